@@ -1,0 +1,307 @@
+"""The rule engine: check registry, isolated runner, and diagnosis.
+
+Checks are pure functions of the facts. The runner turns whatever a check does
+(returns verdicts, lacks its facts, raises) into findings; the diagnosis step merges
+findings and log matches that point at the same playbook and ranks them cause
+before consequence.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Iterable
+
+from doctor.facts import Facts
+from doctor.node import NodeView
+from doctor.playbooks import Playbook
+
+STATUSES = ("ok", "warn", "fail", "skip", "error")
+_STATUS_RANK = {"fail": 0, "error": 1, "warn": 2, "skip": 3, "ok": 4}
+_SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
+PROFILES = ("run", "preflight", "replication")
+
+
+@dataclass
+class Verdict:
+    """What a check returns: a status, a summary with real values, and evidence."""
+
+    status: str
+    summary: str
+    evidence: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    playbook: str | None = None  # overrides the check's playbook for this verdict
+    subject: str | None = None  # what the verdict is about (a port, a member, an endpoint)
+
+
+def ok(summary: str, **kw: Any) -> Verdict:
+    return Verdict("ok", summary, **kw)
+
+
+def warn(summary: str, **kw: Any) -> Verdict:
+    return Verdict("warn", summary, **kw)
+
+
+def fail(summary: str, **kw: Any) -> Verdict:
+    return Verdict("fail", summary, **kw)
+
+
+def skip(summary: str, **kw: Any) -> Verdict:
+    return Verdict("skip", summary, **kw)
+
+
+@dataclass
+class Finding:
+    check: str
+    title: str
+    status: str
+    summary: str
+    playbook: str | None
+    evidence: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    subject: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {"check": self.check, "title": self.title, "status": self.status, "summary": self.summary,
+             "playbook": self.playbook, "evidence": self.evidence}
+        if self.subject:
+            d["subject"] = self.subject
+        return d
+
+
+@dataclass
+class CheckContext:
+    """What a check may read: the facts, this node's view of its config, and thresholds."""
+
+    facts: Facts
+    node: NodeView
+    settings: dict[str, Any]
+
+
+CheckFn = Callable[[CheckContext], "Verdict | Iterable[Verdict] | None"]
+
+
+@dataclass
+class Check:
+    id: str
+    title: str
+    playbook: str
+    profiles: tuple[str, ...]
+    needs: tuple[str, ...]
+    fn: CheckFn
+    errors_ok: bool = False  # the check judges collection errors itself (e.g. etcd refused)
+    origin: str = "builtin"
+
+
+_REGISTRY: dict[str, Check] = {}
+_PLUGIN_ERRORS: list[Finding] = []
+
+
+def check(id: str, title: str, playbook: str, profiles: Iterable[str] = ("run",), needs: Iterable[str] = (),
+          errors_ok: bool = False) -> Callable[[CheckFn], CheckFn]:
+    """Register a check. ``needs`` are fact paths without which the check is skipped."""
+
+    def wrap(fn: CheckFn) -> CheckFn:
+        origin = fn.__module__ if not fn.__module__.startswith("checks.") else "builtin"
+        _REGISTRY[id] = Check(id, title, playbook, tuple(profiles), tuple(needs), fn, errors_ok, origin)
+        return fn
+
+    return wrap
+
+
+def load_checks() -> dict[str, Check]:
+    """Built-in checks plus those registered through the ``pgdoctor.checks`` entry point group."""
+    import checks  # noqa: F401  (importing the package registers the built-in checks)
+
+    _PLUGIN_ERRORS.clear()
+    try:
+        eps = metadata.entry_points(group="pgdoctor.checks")
+    except Exception:  # a broken environment must not stop the built-in checks
+        eps = []
+    for ep in eps:
+        try:
+            loaded = ep.load()
+            if callable(loaded) and not isinstance(loaded, type(metadata)):
+                loaded()  # a function that registers checks when called
+        except Exception as exc:
+            _PLUGIN_ERRORS.append(Finding(
+                check=f"plugin.{ep.name}", title=f"check plugin {ep.name}", status="error",
+                summary=f"check plugin '{ep.name}' ({ep.value}) failed to load: {type(exc).__name__}: {exc}",
+                playbook=None,
+            ))
+    return dict(_REGISTRY)
+
+
+def _select(registry: dict[str, Check], profiles: Iterable[str], only: Iterable[str] = (),
+            skip_ids: Iterable[str] = ()) -> list[Check]:
+    profiles = set(profiles)
+    only_set = {o for o in only if o}
+    skip_set = {s for s in skip_ids if s}
+    chosen = []
+    for c in registry.values():
+        if not profiles & set(c.profiles):
+            continue
+        keys = {c.id, c.playbook}
+        if only_set and not keys & only_set:
+            continue
+        if keys & skip_set:
+            continue
+        chosen.append(c)
+    return chosen
+
+
+def unknown_ids(registry: dict[str, Check], ids: Iterable[str]) -> list[str]:
+    known = set(registry) | {c.playbook for c in registry.values()}
+    return [i for i in ids if i and i not in known]
+
+
+def run_checks(ctx: CheckContext, profiles: Iterable[str] = ("run",), only: Iterable[str] = (),
+               skip_ids: Iterable[str] = ()) -> list[Finding]:
+    """Run each selected check in isolation; a raising check becomes an ``error`` finding."""
+    registry = load_checks()
+    findings: list[Finding] = list(_PLUGIN_ERRORS)
+    for c in _select(registry, profiles, only, skip_ids):
+        findings.extend(_run_one(c, ctx))
+    return findings
+
+
+def _run_one(c: Check, ctx: CheckContext) -> list[Finding]:
+    def finding(status: str, summary: str, **kw: Any) -> Finding:
+        return Finding(check=c.id, title=c.title, status=status, summary=summary, playbook=c.playbook, **kw)
+
+    for path in c.needs:
+        if not ctx.facts.has(path):
+            return [finding("skip", f"not collected: {path}")]
+        err = ctx.facts.error_of(path)
+        if err and not c.errors_ok:
+            return [finding("skip", f"could not collect {path}: {err.get('kind')}: {err.get('message')}")]
+    try:
+        result = c.fn(ctx)
+    except Exception as exc:
+        tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        return [finding("error", f"check raised {type(exc).__name__}: {exc}", evidence=[tb[-1].strip()],
+                        values={"traceback": "".join(tb)})]
+    verdicts: list[Verdict]
+    if result is None:
+        verdicts = [ok("no problem found")]
+    elif isinstance(result, Verdict):
+        verdicts = [result]
+    else:
+        verdicts = list(result) or [ok("no problem found")]
+    out = []
+    for v in verdicts:
+        if v.status not in STATUSES:
+            out.append(finding("error", f"check returned unknown status {v.status!r}"))
+            continue
+        out.append(Finding(check=c.id, title=c.title, status=v.status, summary=v.summary,
+                           playbook=v.playbook or c.playbook, evidence=list(v.evidence), values=dict(v.values),
+                           subject=v.subject))
+    return out
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+
+@dataclass
+class Diagnosis:
+    id: str
+    title: str
+    severity: str
+    status: str
+    summary: str
+    evidence: list[str]
+    fix: list[str]
+    fix_text: str
+    verify: str
+    checks: list[str]
+    layer: int
+    log_matches: list[dict[str, Any]] = field(default_factory=list)
+    caused_by: list[str] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "title": self.title, "severity": self.severity, "status": self.status,
+            "summary": self.summary, "summaries": self.summaries, "evidence": self.evidence, "fix": self.fix,
+            "fix_text": self.fix_text, "verify": self.verify, "checks": self.checks,
+            "log_matches": self.log_matches, "caused_by": self.caused_by,
+        }
+
+
+def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_values: dict[str, Any],
+             log_matches: list[dict[str, Any]] | None = None) -> list[Diagnosis]:
+    """Merge findings (and log matches) that point at one playbook; rank cause before consequence."""
+    groups: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        if f.status not in ("fail", "warn") or not f.playbook:
+            continue
+        g = groups.setdefault(f.playbook, {"findings": [], "logs": []})
+        g["findings"].append(f)
+    for m in log_matches or []:
+        if m.get("benign") or not m.get("playbook"):
+            continue
+        g = groups.setdefault(m["playbook"], {"findings": [], "logs": []})
+        g["logs"].append(m)
+
+    diagnoses: list[Diagnosis] = []
+    for pid, g in groups.items():
+        book = playbooks.get(pid)
+        fs: list[Finding] = sorted(g["findings"], key=lambda f: _STATUS_RANK[f.status])
+        logs: list[dict[str, Any]] = g["logs"]
+        status = "fail" if any(f.status == "fail" for f in fs) else ("warn" if fs else _log_status(logs, book))
+        values = dict(node_values)
+        for m in reversed(logs):
+            values.update({k: v for k, v in (m.get("groups") or {}).items() if v is not None})
+        for f in reversed(fs):
+            values.update(f.values)
+        summaries = [f.summary for f in fs]
+        summary = summaries[0] if summaries else _log_summary(logs)
+        evidence: list[str] = []
+        for f in fs:
+            evidence.extend(e for e in f.evidence if e not in evidence)
+        for m in logs:
+            line = m.get("sample") or m.get("pattern")
+            count = m.get("count", 1)
+            evidence.append(f"[{m.get('source', 'log')}] x{count} {line}")
+        title = book.title if book else pid
+        severity = book.severity if book else "error"
+        diagnoses.append(Diagnosis(
+            id=pid, title=title, severity=severity, status=status, summary=summary, evidence=evidence,
+            fix=book.fix_commands(values) if book else [], fix_text=book.render("fix", values) if book else "",
+            verify=book.render("verify", values) if book else "", checks=sorted({f.check for f in fs}),
+            layer=book.layer if book else 50, log_matches=logs, summaries=summaries,
+        ))
+    present = {d.id for d in diagnoses}
+    for d in diagnoses:
+        for other in diagnoses:
+            book = playbooks.get(other.id)
+            if book and d.id in book.explains and other.id in present and other.id != d.id:
+                d.caused_by.append(other.id)
+    diagnoses.sort(key=lambda d: (
+        _STATUS_RANK.get(d.status, 9) if not d.caused_by else 5,
+        d.layer, _SEVERITY_RANK.get(d.severity, 9), d.id))
+    return diagnoses
+
+
+def _log_status(logs: list[dict[str, Any]], book: Playbook | None) -> str:
+    severity = book.severity if book else "error"
+    return "fail" if severity in ("critical", "error") else "warn"
+
+
+def _log_summary(logs: list[dict[str, Any]]) -> str:
+    first = logs[0]
+    n = sum(m.get("count", 1) for m in logs)
+    return f"the logs show it {n} time{'s' if n != 1 else ''}: {first.get('sample') or first.get('pattern')}"
+
+
+def verdict_of(findings: list[Finding], diagnoses: list[Diagnosis]) -> tuple[str, int]:
+    """The run's verdict and exit code: 2 failures, 3 check errors, 1 warnings only, 0 healthy."""
+    statuses = {f.status for f in findings} | {d.status for d in diagnoses}
+    if "fail" in statuses:
+        return "fail", 2
+    if "error" in statuses:
+        return "error", 3
+    if "warn" in statuses:
+        return "warn", 1
+    return "ok", 0

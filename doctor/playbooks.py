@@ -1,0 +1,137 @@
+"""The knowledge base: one Markdown playbook per problem id.
+
+A playbook has YAML front matter (id, title, severity, layer, explains, log
+patterns) and the sections Symptoms, Cause, Fix, Verify. Fix and Verify are
+Jinja2 templates rendered with this node's real values, so the operator gets
+``chmod 700 /var/lib/postgresql/15/data``, not ``chmod 700 <data_dir>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+SEVERITIES = ("critical", "error", "warning", "info")
+SECTION_RE = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
+CODE_RE = re.compile(r"```[a-z]*\n(.*?)```", re.DOTALL)
+
+
+class PlaybookError(ValueError):
+    """A playbook file is malformed."""
+
+
+class _ShowMissing(jinja2.Undefined):
+    """An unknown value renders as ``<name>`` so a gap is visible, never silently empty."""
+
+    def __str__(self) -> str:
+        return f"<{self._undefined_name}>"
+
+
+_ENV = jinja2.Environment(undefined=_ShowMissing, autoescape=False, keep_trailing_newline=True)
+
+
+@dataclass
+class LogPattern:
+    """One known log message that reveals a problem."""
+
+    id: str
+    regex: str
+    log: str  # patroni | postgres | etcd | pg_basebackup | pg_rewind | any
+    playbook: str
+    benign: bool = False  # noise that must not be reported on its own (e.g. during bootstrap)
+    event: str | None = None  # a timeline event this line marks (leader-acquired, promoted, ...)
+    min_count: int = 1  # how many occurrences before it counts as a problem
+    severity: str | None = None
+
+
+@dataclass
+class Playbook:
+    id: str
+    title: str
+    severity: str
+    layer: int
+    explains: list[str]
+    sections: dict[str, str]
+    patterns: list[LogPattern] = field(default_factory=list)
+    source: str = ""
+
+    def section(self, name: str) -> str:
+        return self.sections.get(name.lower(), "")
+
+    def render(self, name: str, values: dict[str, Any]) -> str:
+        text = self.section(name)
+        if not text:
+            return ""
+        try:
+            return _ENV.from_string(text).render(**values).strip()
+        except jinja2.TemplateError as exc:
+            return f"(fix template error in {self.source}: {exc})\n{text.strip()}"
+
+    def fix_commands(self, values: dict[str, Any]) -> list[str]:
+        """The shell commands of the Fix section, rendered, one string per code block line group."""
+        return [block.strip() for block in CODE_RE.findall(self.render("fix", values)) if block.strip()]
+
+
+def parse_playbook(text: str, source: str = "") -> Playbook:
+    if not text.startswith("---"):
+        raise PlaybookError(f"{source}: no YAML front matter (must start with ---)")
+    try:
+        _, front, body = text.split("---", 2)
+        meta = yaml.safe_load(front) or {}
+    except (ValueError, yaml.YAMLError) as exc:
+        raise PlaybookError(f"{source}: bad front matter: {exc}") from None
+    for key in ("id", "title", "severity"):
+        if key not in meta:
+            raise PlaybookError(f"{source}: front matter lacks '{key}'")
+    if meta["severity"] not in SEVERITIES:
+        raise PlaybookError(f"{source}: severity must be one of {SEVERITIES}")
+    sections: dict[str, str] = {}
+    parts = SECTION_RE.split(body)
+    for i in range(1, len(parts) - 1, 2):
+        sections[parts[i].strip().lower()] = parts[i + 1]
+    patterns = []
+    for i, p in enumerate(meta.get("patterns") or []):
+        if not isinstance(p, dict) or "regex" not in p:
+            raise PlaybookError(f"{source}: pattern #{i + 1} needs a regex")
+        try:
+            re.compile(p["regex"])
+        except re.error as exc:
+            raise PlaybookError(f"{source}: pattern {p.get('id', i + 1)} is not a valid regex: {exc}") from None
+        patterns.append(LogPattern(
+            id=str(p.get("id") or f"{meta['id']}-{i + 1}"), regex=p["regex"], log=str(p.get("log", "any")),
+            playbook=meta["id"], benign=bool(p.get("benign", False)), event=p.get("event"),
+            min_count=int(p.get("min_count", 1)), severity=p.get("severity"),
+        ))
+    return Playbook(
+        id=str(meta["id"]), title=str(meta["title"]), severity=str(meta["severity"]),
+        layer=int(meta.get("layer", 50)), explains=list(meta.get("explains") or []),
+        sections=sections, patterns=patterns, source=source,
+    )
+
+
+def builtin_dir() -> Path:
+    return Path(str(resources.files("playbooks_md")))
+
+
+def load_playbooks(extra_dirs: list[str] | None = None) -> dict[str, Playbook]:
+    """Built-in playbooks, then the team's own (``--playbooks`` / $PGDOCTOR_PLAYBOOKS) on top."""
+    dirs = [builtin_dir()]
+    env_dirs = [d for d in os.environ.get("PGDOCTOR_PLAYBOOKS", "").split(os.pathsep) if d]
+    dirs += [Path(d) for d in env_dirs + list(extra_dirs or [])]
+    books: dict[str, Playbook] = {}
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for f in sorted(d.glob("*.md")):
+            if f.name.lower() == "readme.md":
+                continue
+            book = parse_playbook(f.read_text(encoding="utf-8"), source=str(f))
+            books[book.id] = book
+    return books

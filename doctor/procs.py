@@ -1,0 +1,36 @@
+"""Shared judgement about processes seen in the facts (used by several checks)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from doctor.facts import Facts
+from doctor.node import NodeView
+
+
+def describe(proc: dict[str, Any]) -> str:
+    """'python3 (pid 4242, user nobody): python3 -m http.server 8008'."""
+    cmd = " ".join(proc.get("cmdline") or [])
+    if len(cmd) > 160:
+        cmd = cmd[:157] + "..."
+    return f"{proc.get('name') or '?'} (pid {proc.get('pid')}, user {proc.get('user') or '?'})" + (f": {cmd}" if cmd else "")
+
+
+def node_patroni(facts: Facts, node: NodeView) -> list[dict[str, Any]]:
+    """The Patroni processes that run this node's config."""
+    procs = facts.get("system.processes.patroni") or []
+    if not node.config_path:
+        return procs
+    ours = os.path.realpath(node.config_path)
+    matched = [p for p in procs if p.get("config") == ours]
+    if matched:
+        return matched
+    # A Patroni whose config path we could not read from its command line: only claim it when alone.
+    unknown = [p for p in procs if not p.get("config")]
+    return unknown if len(procs) == 1 and unknown else []
+
+
+def postmaster_is_patroni_managed(pm: dict[str, Any]) -> bool:
+    """Patroni starts postgres with ``--config-file=`` and its controlled GUCs on the command line."""
+    return bool(pm.get("patroni_style_args"))

@@ -1,0 +1,1 @@
+"""Renderers: the same report as terminal text, JSON or HTML."""

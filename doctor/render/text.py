@@ -1,0 +1,97 @@
+"""The terminal report: diagnoses first (summary, evidence, fix), then every check, then the verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+STATUS_STYLE = {"fail": "bold red", "warn": "yellow", "ok": "green", "skip": "dim", "error": "magenta"}
+STATUS_MARK = {"fail": "✗ FAIL", "warn": "! WARN", "ok": "✓ ok", "skip": "- skip", "error": "? ERROR"}
+VERDICT_TEXT = {
+    "ok": "healthy: no problem found",
+    "warn": "warnings only",
+    "fail": "FAILING",
+    "error": "some checks could not run",
+}
+
+
+def render_header(console: Console, report: dict[str, Any]) -> None:
+    node = report.get("node") or {}
+    bits = [f"node [bold]{escape(str(node.get('name') or '?'))}[/]",
+            f"cluster [bold]{escape(str(node.get('scope') or '?'))}[/]",
+            f"config {escape(str(node.get('config_path') or '?'))}"]
+    console.print(f"[bold]pgdoctor {escape(report.get('command', 'run'))}[/] — " + ", ".join(bits))
+
+
+def render_diagnoses(console: Console, diagnoses: list[dict[str, Any]]) -> None:
+    if not diagnoses:
+        return
+    console.print()
+    for i, d in enumerate(diagnoses, 1):
+        style = STATUS_STYLE.get(d["status"], "")
+        console.print(f"[{style}]{STATUS_MARK.get(d['status'], d['status'])}[/] [bold]{i}. {escape(d['title'])}[/]"
+                      f"  [dim]\\[{escape(d['id'])}][/]")
+        console.print(f"   {escape(d['summary'])}")
+        for extra in d.get("summaries", [])[1:4]:
+            console.print(f"   {escape(extra)}")
+        if d.get("caused_by"):
+            console.print(f"   [dim]probably a consequence of: {escape(', '.join(d['caused_by']))}[/]")
+        if d.get("evidence"):
+            console.print("   [bold]Evidence[/]")
+            for e in d["evidence"][:8]:
+                console.print(f"     • {escape(e)}")
+            if len(d["evidence"]) > 8:
+                console.print(f"     … {len(d['evidence']) - 8} more (see --format json)")
+        if d.get("fix"):
+            console.print("   [bold]Fix[/]")
+            for block in d["fix"]:
+                for line in block.splitlines():
+                    console.print(f"     [cyan]{escape(line)}[/]", soft_wrap=True)
+                console.print()
+        elif d.get("fix_text"):
+            console.print("   [bold]Fix[/]")
+            for line in d["fix_text"].splitlines():
+                console.print(f"     {escape(line)}", soft_wrap=True)
+        console.print(f"   [dim]More: pgdoctor explain {escape(d['id'])}[/]")
+        console.print()
+
+
+def render_findings(console: Console, findings: list[dict[str, Any]], show_ok: bool = True) -> None:
+    table = Table(title="Checks", title_justify="left", show_edge=False, pad_edge=False, box=None)
+    table.add_column("status", no_wrap=True)
+    table.add_column("check", no_wrap=True)
+    table.add_column("result", overflow="fold")
+    for f in findings:
+        if not show_ok and f["status"] == "ok":
+            continue
+        style = STATUS_STYLE.get(f["status"], "")
+        table.add_row(f"[{style}]{STATUS_MARK.get(f['status'], f['status'])}[/]", escape(f["check"]), escape(f["summary"]))
+    console.print(table)
+
+
+def render_verdict(console: Console, report: dict[str, Any]) -> None:
+    counts = report.get("counts", {})
+    verdict = report["verdict"]
+    style = STATUS_STYLE.get(verdict, "bold")
+    n_diag = len(report.get("diagnoses", []))
+    parts = [f"{counts.get(k, 0)} {k}" for k in ("fail", "warn", "error", "skip", "ok") if counts.get(k)]
+    console.print()
+    console.print(f"[{style}]Verdict: {VERDICT_TEXT.get(verdict, verdict)}[/] — {n_diag} diagnos{'is' if n_diag == 1 else 'es'}; "
+                  f"checks: {', '.join(parts) or 'none'}; exit {report['exit_code']}")
+
+
+def render_report(console: Console, report: dict[str, Any], sections: tuple = ()) -> None:
+    """Print the full `run` report. ``sections`` are extra callables (cluster table, events)."""
+    render_header(console, report)
+    render_diagnoses(console, report.get("diagnoses", []))
+    if not report.get("diagnoses"):
+        console.print()
+        console.print("[green]No problem found.[/]")
+    for section in sections:
+        section(console, report)
+    console.print()
+    render_findings(console, report.get("findings", []))
+    render_verdict(console, report)
