@@ -133,5 +133,6 @@ def analyze(facts: Facts, command: str = "run", profiles: Iterable[str] = ("run"
         log_matches = [m for m in log_matches if m.get("playbook") not in skip_set]
     diagnoses = diagnose(findings, playbooks, node.template_values(), log_matches)
     verdict, code = verdict_of(findings, diagnoses)
+    from doctor.views import build_views
     return Report(command=command, facts=facts, findings=findings, diagnoses=diagnoses, verdict=verdict,
-                  exit_code=code)
+                  exit_code=code, extra=build_views(facts, command))

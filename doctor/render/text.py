@@ -83,15 +83,18 @@ def render_verdict(console: Console, report: dict[str, Any]) -> None:
                   f"checks: {', '.join(parts) or 'none'}; exit {report['exit_code']}")
 
 
-def render_report(console: Console, report: dict[str, Any], sections: tuple = ()) -> None:
-    """Print the full `run` report. ``sections`` are extra callables (cluster table, events)."""
+def render_report(console: Console, report: dict[str, Any]) -> None:
+    """Print the full report: diagnoses, the view sections present in it, checks, verdict."""
+    from doctor.render.sections import sections
+
     render_header(console, report)
     render_diagnoses(console, report.get("diagnoses", []))
     if not report.get("diagnoses"):
         console.print()
         console.print("[green]No problem found.[/]")
-    for section in sections:
-        section(console, report)
+    for name, section in sections():
+        if report.get(name) is not None:
+            section(console, report[name])
     console.print()
     render_findings(console, report.get("findings", []))
     render_verdict(console, report)
