@@ -131,7 +131,8 @@ def status(fmt: str = typer.Option("text", "--format", "-f", help="text or json"
 def list_faults():
     """List the faults the lab can produce."""
     for f in faults.FAULTS.values():
-        typer.echo(f"{f.id:28} {f.summary}")
+        extra = f" [variants: {', '.join(f.variants)}]" if f.variants else ""
+        typer.echo(f"{f.id:28} {f.summary}{extra}")
 
 
 @app.command("break")
@@ -139,10 +140,12 @@ def list_faults():
 def break_(fault: str = typer.Argument(..., help="Fault id (see `faults`)."),
            node: Optional[str] = typer.Option(None, "--node", "-n",
                                               help="Node to break (node1..node3); default depends on the fault."),
+           variant: Optional[str] = typer.Option(None, "--variant", help="Fault variant (see `faults`)."),
+           no_wait: bool = typer.Option(False, "--no-wait", help="Do not wait for the symptom to show in the logs."),
            fmt: str = typer.Option("text", "--format", "-f", help="text or json")):
     """Break the running lab for real in the way FAULT describes (one fault at a time)."""
     lay = _layout()
-    res = faults.break_fault(fault, node=node, lay=lay)
+    res = faults.break_fault(fault, node=node, lay=lay, wait=not no_wait, variant=variant)
     if fmt == "json":
         typer.echo(json.dumps(res, indent=2))
         return
