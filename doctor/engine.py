@@ -171,11 +171,11 @@ def _run_one(c: Check, ctx: CheckContext) -> list[Finding]:
         return Finding(check=c.id, title=c.title, status=status, summary=summary, playbook=c.playbook, **kw)
 
     for path in c.needs:
-        if not ctx.facts.has(path):
-            return [finding("skip", f"not collected: {path}")]
         err = ctx.facts.error_of(path)
         if err and not c.errors_ok:
             return [finding("skip", f"could not collect {path}: {err.get('kind')}: {err.get('message')}")]
+        if not err and not ctx.facts.has(path):
+            return [finding("skip", f"not collected: {path}")]
     try:
         result = c.fn(ctx)
     except Exception as exc:

@@ -1,0 +1,144 @@
+"""System checks against the real file system and real processes of this machine (fast, no cluster).
+
+They run as root (as CI does): real directories with real owners and modes, a real
+listener on a loopback port, a real stale postmaster.pid, a real full filesystem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = (REPO / "examples" / "patroni.yml").read_text()
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown and mount")
+
+
+def make_config(tmp_path: Path, data_dir: Path, addr: str = "127.0.9.1") -> Path:
+    text = EXAMPLE.replace("/var/tmp/pgdoctor-example/data", str(data_dir)).replace("127.0.0.11", addr)
+    cfg = tmp_path / "patroni.yml"
+    cfg.write_text(text)
+    return cfg
+
+
+def run_json(cfg: Path, *extra: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-m", "doctor.cli", "run", "-c", str(cfg), "--format", "json", "--no-logs",
+                          "--timeout", "2", *extra], capture_output=True, text=True, env=env, timeout=120)
+    assert "Traceback" not in out.stderr, out.stderr
+    return json.loads(out.stdout)
+
+
+def diag(report: dict, pid: str) -> dict:
+    return next(d for d in report["diagnoses"] if d["id"] == pid)
+
+
+def test_datadir_wrong_mode_and_owner_then_right(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    os.chmod(data, 0o755)
+    os.chown(data, 0, 0)
+    report = run_json(make_config(tmp_path, data), "--only", "datadir-permissions")
+    d = report["diagnoses"][0]
+    assert d["id"] == "datadir-permissions"
+    assert f"{data} is 0755 owned by root" in d["summary"]
+    assert any(f"chmod 700 {data}" in block for block in d["fix"])
+    pg = pwd.getpwnam("postgres")
+    os.chown(data, pg.pw_uid, pg.pw_gid)
+    os.chmod(data, 0o700)
+    report = run_json(make_config(tmp_path, data), "--only", "datadir-permissions")
+    assert report["diagnoses"] == [] and report["exit_code"] == 0
+
+
+def test_stray_files_in_uninitialised_datadir(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "old-backup.tar").write_text("x")
+    (data / "notes.txt").write_text("x")
+    pg = pwd.getpwnam("postgres")
+    os.chown(data, pg.pw_uid, pg.pw_gid)
+    report = run_json(make_config(tmp_path, data), "--only", "datadir-not-empty")
+    d = report["diagnoses"][0]
+    assert d["id"] == "datadir-not-empty"
+    assert "notes.txt" in d["summary"] and "old-backup.tar" in d["summary"]
+    (data / "PG_VERSION").write_text("15\n")
+    assert run_json(make_config(tmp_path, data), "--only", "datadir-not-empty")["diagnoses"] == []
+
+
+def test_foreign_listener_on_the_rest_port_is_named(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "8008", "--bind", "127.0.9.2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(tmp_path))
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.9.2", 8008), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        report = run_json(make_config(tmp_path, data, addr="127.0.9.2"), "--only", "port-in-use")
+        d = report["diagnoses"][0]
+        assert d["id"] == "port-in-use"
+        assert "127.0.9.2:8008" in d["summary"]
+        assert f"pid {proc.pid}" in d["summary"] and "http.server" in d["summary"]
+        assert any(f"kill {proc.pid}" in block for block in d["fix"])
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    report = run_json(make_config(tmp_path, data, addr="127.0.9.2"), "--only", "port-in-use")
+    assert report["diagnoses"] == []
+
+
+def test_stale_postmaster_pid(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "PG_VERSION").write_text("15\n")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (data / "postmaster.pid").write_text(f"{dead.pid}\n{data}\n1700000000\n5432\n/var/run/postgresql\n127.0.9.1\n")
+    report = run_json(make_config(tmp_path, data), "--only", "postmaster-pid-stale")
+    d = report["diagnoses"][0]
+    assert d["id"] == "postmaster-pid-stale" and d["status"] == "warn"
+    assert f"pid {dead.pid}, which is not running" in d["summary"]
+    # The pid reused by a process that is not PostgreSQL: startup would be refused.
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        (data / "postmaster.pid").write_text(f"{sleeper.pid}\n{data}\n1700000000\n5432\n/var/run/postgresql\n127.0.9.1\n")
+        d = run_json(make_config(tmp_path, data), "--only", "postmaster-pid-stale")["diagnoses"][0]
+        assert d["status"] == "fail" and "'sleep'" in d["summary"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@pytest.mark.skipif(shutil.which("mount") is None, reason="no mount command")
+def test_full_filesystem(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(data)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        with open(data / "filler", "wb") as fh:
+            try:
+                fh.write(b"\0" * (16 * 1024 * 1024))
+            except OSError:
+                pass
+        report = run_json(make_config(tmp_path, data), "--only", "disk-full")
+        d = report["diagnoses"][0]
+        assert d["id"] == "disk-full" and d["status"] == "fail"
+        assert str(data) in d["summary"]
+    finally:
+        subprocess.run(["umount", str(data)], check=False)

@@ -1,0 +1,169 @@
+"""The command line as a user meets it: exit codes, one-line errors, JSON that matches its schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "patroni.yml"
+SCHEMA = json.loads((REPO / "doctor" / "schemas" / "report.schema.json").read_text())
+
+
+def pgdoctor(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ, PYTHONPATH=str(REPO))
+    full_env.pop("PATRONICTL_CONFIG_FILE", None)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "doctor.cli", *args], capture_output=True, text=True,
+                          env=full_env, input=stdin, timeout=120, cwd="/")
+
+
+def no_traceback(proc: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.fixture
+def tab_config(tmp_path: Path) -> Path:
+    text = EXAMPLE.read_text().replace("  listen: 127.0.0.11:8008", "\tlisten: 127.0.0.11:8008")
+    p = tmp_path / "patroni.yml"
+    p.write_text(text)
+    return p
+
+
+def test_version_and_help():
+    out = pgdoctor("--version")
+    assert out.returncode == 0 and out.stdout.startswith("pgdoctor ")
+    out = pgdoctor("run", "--help")
+    assert out.returncode == 0 and "--config-file" in out.stdout and "Examples" in out.stdout
+
+
+def test_exit_0_when_the_selected_checks_pass():
+    out = pgdoctor("run", "-c", str(EXAMPLE), "--only", "config-invalid-yaml,config-invalid", "--format", "json")
+    no_traceback(out)
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    jsonschema.validate(report, SCHEMA)
+    assert report["verdict"] == "ok" and report["diagnoses"] == []
+
+
+def test_exit_1_on_warnings_only(tmp_path):
+    cfg = tmp_path / "p.yml"
+    cfg.write_text(EXAMPLE.read_text().replace("/var/tmp/pgdoctor-example/data", str(tmp_path / "missing" / "data")))
+    out = pgdoctor("run", "-c", str(cfg), "--only", "datadir-permissions", "--format", "json")
+    assert out.returncode == 1, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    jsonschema.validate(report, SCHEMA)
+    assert report["diagnoses"][0]["id"] == "datadir-permissions"
+    assert str(tmp_path / "missing" / "data") in report["diagnoses"][0]["summary"]
+
+
+def test_tab_gives_config_invalid_yaml_with_line_number(tab_config):
+    out = pgdoctor("run", "-c", str(tab_config), "--format", "json", "--no-logs")
+    no_traceback(out)
+    assert out.returncode == 2
+    report = json.loads(out.stdout)
+    jsonschema.validate(report, SCHEMA)
+    first = report["diagnoses"][0]
+    assert first["id"] == "config-invalid-yaml"
+    line = next(i for i, l in enumerate(tab_config.read_text().splitlines(), 1) if l.startswith("\t"))
+    assert f"line {line}" in first["summary"] and "tab" in first["summary"]
+    assert any(str(tab_config) in block for block in first["fix"])
+
+
+def test_text_output_shows_diagnosis_fix_and_verdict(tab_config):
+    out = pgdoctor("run", "-c", str(tab_config), "--no-logs")
+    assert out.returncode == 2
+    assert "patroni.yml is not valid YAML" in out.stdout
+    assert "Fix" in out.stdout and f"sed -i 's/\\t/    /g' {tab_config}" in out.stdout
+    assert "Verdict: FAILING" in out.stdout and "exit 2" in out.stdout
+
+
+def test_no_color_is_honoured(tab_config):
+    out = pgdoctor("run", "-c", str(tab_config), "--no-logs", env={"NO_COLOR": "1", "FORCE_COLOR": "1", "TERM": "xterm"})
+    assert "\x1b[" not in out.stdout
+    colored = pgdoctor("run", "-c", str(tab_config), "--no-logs", env={"FORCE_COLOR": "1", "TERM": "xterm"})
+    assert "\x1b[" in colored.stdout  # the control: colour does appear when forced
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "-c", "/nonexistent/patroni.yml"], "does not exist"),
+    (["run", "-c", "/"], "is a directory"),
+    (["run", "--format", "yaml", "-c", "x"], "yaml"),
+    (["run", "--only", "no-such-check", "-c", "x"], "unknown check or problem id: no-such-check"),
+    (["explain", "no-such-problem"], "no playbook 'no-such-problem'"),
+    (["no-such-command"], "No such command"),
+    (["run", "--since", "yesterday-ish", "-c", "x"], "not a duration"),
+])
+def test_usage_errors_are_one_line_exit_3(args, needle):
+    out = pgdoctor(*args)
+    no_traceback(out)
+    assert out.returncode == 3, out.stdout + out.stderr
+    lines = [l for l in out.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and needle in lines[0], out.stderr
+
+
+def test_binary_config_is_a_clear_error(tmp_path):
+    cfg = tmp_path / "patroni.yml"
+    cfg.write_bytes(b"\x7fELF\x00\x01\x02garbage\xff\xfe")
+    out = pgdoctor("run", "-c", str(cfg))
+    no_traceback(out)
+    assert out.returncode == 3 and "binary" in out.stderr
+
+
+def test_no_config_anywhere_says_where_it_looked():
+    out = pgdoctor("run", env={"PATRONICTL_CONFIG_FILE": ""})
+    if Path("/etc/patroni/patroni.yml").exists() or Path("/etc/patroni.yml").exists():
+        pytest.skip("a system patroni.yml exists on this machine")
+    assert out.returncode == 3
+    assert "PATRONICTL_CONFIG_FILE" in out.stderr and "/etc/patroni/patroni.yml" in out.stderr
+
+
+def test_config_from_environment_variable(tab_config):
+    out = pgdoctor("run", "--format", "json", "--no-logs", env={"PATRONICTL_CONFIG_FILE": str(tab_config)})
+    assert json.loads(out.stdout)["node"]["config_path"] == str(tab_config)
+
+
+def test_unreadable_config_is_a_usage_error(tmp_path, monkeypatch):
+    from doctor.collect.config import read_config_text
+    from doctor.errors import UsageError
+
+    def deny(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", deny)
+    with pytest.raises(UsageError, match="not readable by this user"):
+        read_config_text(str(tmp_path / "p.yml"))
+
+
+def test_output_file_and_unwritable_output(tab_config, tmp_path):
+    target = tmp_path / "report.json"
+    out = pgdoctor("run", "-c", str(tab_config), "--no-logs", "--format", "json", "-o", str(target))
+    assert out.returncode == 2 and json.loads(target.read_text())["diagnoses"][0]["id"] == "config-invalid-yaml"
+    out = pgdoctor("run", "-c", str(tab_config), "--no-logs", "--format", "json", "-o", "/nonexistent-dir/r.json")
+    assert out.returncode == 3 and "cannot write /nonexistent-dir/r.json" in out.stderr
+
+
+def test_checks_and_explain():
+    out = pgdoctor("checks", "--format", "json")
+    assert out.returncode == 0
+    data = json.loads(out.stdout)
+    assert {"check": "datadir.permissions", "problem": "datadir-permissions"}.items() <= next(
+        c for c in data["checks"] if c["check"] == "datadir.permissions").items()
+    out = pgdoctor("explain", "datadir-permissions", "-c", str(EXAMPLE))
+    assert out.returncode == 0
+    assert "chmod 700 /var/tmp/pgdoctor-example/data" in out.stdout
+
+
+def test_secrets_from_the_config_never_reach_the_output(tab_config, tmp_path):
+    cfg = tmp_path / "ok.yml"
+    cfg.write_text(EXAMPLE.read_text())
+    for args in (["--format", "json"], []):
+        out = pgdoctor("run", "-c", str(cfg), "--no-logs", *args)
+        assert "example-superuser-secret" not in out.stdout + out.stderr
+        assert "example-replication-secret" not in out.stdout + out.stderr

@@ -1,0 +1,148 @@
+"""The engine: isolation of checks, skips on missing facts, plugins, diagnosis merging and ranking."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from doctor import engine
+from doctor.engine import CheckContext, Finding, Verdict, diagnose, run_checks, verdict_of
+from doctor.facts import Facts, FactsVersionError
+from doctor.node import NodeView
+from doctor.playbooks import load_playbooks
+
+import pytest
+from pathlib import Path
+
+REPO = str(Path(__file__).resolve().parents[2])
+
+
+def _ctx(data=None):
+    facts = Facts(data or {"version": 1})
+    return CheckContext(facts=facts, node=NodeView(), settings={})
+
+
+def test_raising_check_becomes_error_finding_and_run_goes_on():
+    @engine.check("test.raises", "always raises", "config-invalid", profiles=("unit-test",))
+    def _boom(ctx):
+        raise RuntimeError("kaboom")
+
+    @engine.check("test.fine", "always fine", "config-invalid", profiles=("unit-test",))
+    def _fine(ctx):
+        return Verdict("ok", "fine")
+
+    try:
+        findings = run_checks(_ctx(), profiles=("unit-test",))
+        by_id = {f.check: f for f in findings}
+        assert by_id["test.raises"].status == "error"
+        assert "RuntimeError: kaboom" in by_id["test.raises"].summary
+        assert by_id["test.fine"].status == "ok"
+    finally:
+        engine._REGISTRY.pop("test.raises", None)
+        engine._REGISTRY.pop("test.fine", None)
+
+
+def test_missing_facts_skip_with_reason():
+    @engine.check("test.needs", "needs dcs", "dcs-unreachable", profiles=("unit-test",), needs=("dcs.endpoints",))
+    def _needs(ctx):
+        raise AssertionError("must not run")
+
+    try:
+        f = run_checks(_ctx(), profiles=("unit-test",))[0]
+        assert f.status == "skip" and "dcs.endpoints" in f.summary
+        f = run_checks(_ctx({"version": 1, "dcs": {"error": {"kind": "timeout", "message": "deadline"}}}),
+                       profiles=("unit-test",))[0]
+        assert f.status == "skip" and "timeout" in f.summary
+    finally:
+        engine._REGISTRY.pop("test.needs", None)
+
+
+def test_diagnosis_merges_findings_and_log_matches_of_one_playbook():
+    books = load_playbooks()
+    findings = [
+        Finding("a.one", "t", "fail", "first summary", "port-in-use", evidence=["e1"], values={"port": 8008, "pid": 1}),
+        Finding("a.two", "t", "warn", "second summary", "port-in-use", evidence=["e2"]),
+        Finding("b.one", "t", "fail", "yaml broken", "config-invalid-yaml", values={"line": 3, "column": 1}),
+        Finding("c.one", "t", "fail", "rogue postmaster", "postgres-outside-patroni", values={"pid": 7}),
+    ]
+    logs = [{"playbook": "port-in-use", "pattern": "p", "source": "patroni", "count": 12,
+             "sample": "Can't start; there is already a node named 'node1' running", "groups": {}}]
+    ds = diagnose(findings, books, NodeView().template_values(), logs)
+    # cause before consequence: the YAML error first; port-in-use is explained by the rogue postmaster
+    assert [d.id for d in ds] == ["config-invalid-yaml", "postgres-outside-patroni", "port-in-use"]
+    port = ds[2]
+    assert port.status == "fail" and port.summary == "first summary"
+    assert port.checks == ["a.one", "a.two"]
+    assert any("x12" in e and "already a node named" in e for e in port.evidence)
+    assert port.caused_by == ["postgres-outside-patroni"]
+
+
+def test_benign_log_matches_never_become_diagnoses():
+    ds = diagnose([], load_playbooks(), {}, [{"playbook": "port-in-use", "benign": True, "count": 3, "sample": "x"}])
+    assert ds == []
+
+
+def test_verdict_and_exit_codes():
+    mk = lambda s: Finding("c", "t", s, "x", None)
+    assert verdict_of([mk("ok")], []) == ("ok", 0)
+    assert verdict_of([mk("ok"), mk("warn")], []) == ("warn", 1)
+    assert verdict_of([mk("warn"), mk("fail")], []) == ("fail", 2)
+    assert verdict_of([mk("error")], []) == ("error", 3)
+    assert verdict_of([mk("error"), mk("fail")], []) == ("fail", 2)
+
+
+def test_facts_version_is_checked():
+    with pytest.raises(FactsVersionError, match="newer pgdoctor"):
+        Facts.from_json('{"version": 99}')
+    with pytest.raises(FactsVersionError, match="not a pgdoctor facts file"):
+        Facts.from_json("garbage")
+    assert Facts.from_json('{"version": 1, "x": {"y": 2}}').get("x.y") == 2
+
+
+def test_every_check_has_a_playbook():
+    books = load_playbooks()
+    missing = [c.id for c in engine.load_checks().values() if c.playbook not in books]
+    assert missing == []
+
+
+def test_design_problem_ids_have_playbooks():
+    """The foundation's problem ids all have a playbook with the four sections."""
+    books = load_playbooks()
+    for pid in ("config-invalid-yaml", "config-invalid", "datadir-permissions", "datadir-not-empty", "port-in-use",
+                "postgres-outside-patroni", "postmaster-pid-stale", "patroni-not-running", "disk-full"):
+        book = books[pid]
+        for section in ("symptoms", "cause", "fix", "verify"):
+            assert book.section(section).strip(), (pid, section)
+
+
+def test_third_party_check_is_picked_up_through_entry_point(tmp_path):
+    """A real distribution on sys.path with a pgdoctor.checks entry point registers its check."""
+    pkg = tmp_path / "acme_checks.py"
+    pkg.write_text(textwrap.dedent('''
+        from doctor.engine import check, fail
+
+        @check("acme.always", "acme house rule", "config-invalid", profiles=("run",))
+        def acme(ctx):
+            return fail("acme says the house rule is broken")
+    '''))
+    dist = tmp_path / "acme_checks-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-checks\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[pgdoctor.checks]\nacme = acme_checks\n")
+    code = ("import json, sys; from doctor.engine import load_checks; r = load_checks(); "
+            "print(json.dumps({k: v.origin for k, v in r.items() if k.startswith('acme')}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin"}, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert '"acme.always": "acme_checks"' in out.stdout
+
+
+def test_broken_plugin_is_an_error_finding_not_a_crash(tmp_path, monkeypatch):
+    dist = tmp_path / "broken_checks-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-checks\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[pgdoctor.checks]\nbroken = no_such_module_here\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    findings = run_checks(_ctx(), profiles=("nothing",))
+    assert any(f.check == "plugin.broken" and f.status == "error" for f in findings)

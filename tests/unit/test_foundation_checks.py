@@ -1,0 +1,81 @@
+"""Config and system checks on facts fixtures: each fails on its fixture, passes on a healthy node."""
+
+from __future__ import annotations
+
+import pytest
+
+FOUNDATION_CHECKS = {
+    "config-invalid-yaml": "config.yaml",
+    "config-invalid": "config.patroni",
+    "datadir-permissions": "datadir.permissions",
+    "datadir-not-empty": "datadir.empty",
+    "port-in-use": "ports.in-use",
+    "postgres-outside-patroni": "ports.postgres-outside-patroni",
+    "postmaster-pid-stale": "datadir.postmaster-pid",
+    "patroni-not-running": "processes.patroni",
+    "disk-full": "disk.space",
+}
+
+# What the first diagnosis' summary must name for each fixture: real values, not placeholders.
+EXPECTED_IN_SUMMARY = {
+    "config-invalid-yaml": ["line 7, column 1", "tab"],
+    "config-invalid": ["restapi.connect_address is not set", "fivefourthreetwo", "synchronous_node_count 0"],
+    "datadir-permissions": ["/var/lib/postgresql/15/data", "0755", "root", "postgres"],
+    "datadir-not-empty": ["/var/lib/postgresql/15/data", "lost+found", "backup.tar"],
+    "port-in-use": ["127.0.0.11:8008", "python3", "4242", "http.server"],
+    "postgres-outside-patroni": ["777", "/var/lib/postgresql/15/data"],
+    "postmaster-pid-stale": ["31337", "sshd"],
+    "patroni-not-running": ["/etc/patroni/patroni.yml"],
+    "disk-full": ["/var/lib/postgresql", "100.0 MB free"],
+}
+
+
+@pytest.mark.parametrize("problem", sorted(FOUNDATION_CHECKS))
+def test_fixture_names_its_problem_first(judge, problem):
+    report = judge(f"{problem}.json")
+    assert report.diagnoses, f"{problem}: no diagnosis at all"
+    first = report.diagnoses[0]
+    assert first.id == problem, [d.id for d in report.diagnoses]
+    for needle in EXPECTED_IN_SUMMARY[problem]:
+        assert needle in first.summary, (needle, first.summary)
+    assert report.exit_code in (1, 2)
+    finding = next(f for f in report.findings if f.check == FOUNDATION_CHECKS[problem] and f.status in ("fail", "warn"))
+    assert finding.playbook == problem
+
+
+@pytest.mark.parametrize("problem", sorted(FOUNDATION_CHECKS))
+def test_check_passes_on_healthy_node(judge, problem):
+    report = judge("healthy-node.json")
+    statuses = {f.status for f in report.findings if f.check == FOUNDATION_CHECKS[problem]}
+    assert statuses == {"ok"}, [f.summary for f in report.findings if f.check == FOUNDATION_CHECKS[problem]]
+
+
+def test_healthy_node_has_no_diagnosis(judge):
+    report = judge("healthy-node.json")
+    assert [d.id for d in report.diagnoses] == []
+    assert report.exit_code == 0
+
+
+def test_fix_commands_carry_real_values(judge):
+    d = judge("datadir-permissions.json").diagnoses[0]
+    joined = "\n".join(d.fix)
+    assert "chmod 700 /var/lib/postgresql/15/data" in joined
+    assert "chown -R postgres:postgres /var/lib/postgresql/15/data" in joined
+    assert "<" not in joined  # no unfilled placeholder
+
+
+def test_port_in_use_fix_names_the_pid(judge):
+    d = judge("port-in-use.json").diagnoses[0]
+    assert any("kill 4242" in block for block in d.fix)
+    assert any("sport = :8008" in block for block in d.fix)
+
+
+def test_timing_rule_is_reported(judge):
+    report = judge("config-invalid.json")
+    f = next(f for f in report.findings if f.check == "config.patroni")
+    assert "10 + 2*15 = 40 > 30" in " ".join(f.evidence + [f.summary])
+
+
+def test_validate_config_output_is_evidence(judge):
+    d = judge("config-invalid.json").diagnoses[0]
+    assert any("restapi.connect_address  is not defined." in e for e in d.evidence)
