@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install pgdoctor into ./.venv (created with python3) with its test and fast-scan extras.
+# Idempotent and quick when already done. Prints the path of the pgdoctor command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+VENV="${PGDOCTOR_VENV:-.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: creating $VENV with $($PY --version 2>&1)"
+    "$PY" -m venv "$VENV"
+fi
+stamp="$VENV/.pgdoctor-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: installing pgdoctor and its dependencies into $VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[fast,test]'
+    touch "$stamp"
+fi
+echo "setup: $(readlink -f "$VENV/bin/pgdoctor") ($("$VENV/bin/pgdoctor" --version))"
