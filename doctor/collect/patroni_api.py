@@ -1,0 +1,107 @@
+"""Patroni REST API facts: this node's ``/patroni``, ``/cluster``, ``/history``, ``/config``,
+and ``/patroni`` of every member the DCS (or this node's ``/cluster``) lists.
+
+Uses the config's REST credentials and TLS files, as patronictl does. This node's calls
+start at once; member calls follow the DCS read, each with a short timeout (Patroni
+itself gives members 2 s), so the whole collector stays within about one timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+
+from doctor.collect import CollectContext, collector
+from doctor.collect._parallel import parallel
+from doctor.collect.dcs import dcs_snapshot
+from doctor.etcd import classify, short_message
+from doctor.node import NodeView
+
+LOCAL_PATHS = ("patroni", "cluster", "history", "config")
+
+
+def _auth_kw(node: NodeView, url: str, timeout: float) -> dict[str, Any]:
+    kw: dict[str, Any] = {"timeout": timeout}
+    user = node.get("restapi", "authentication", "username") or node.get("ctl", "authentication", "username")
+    password = node.get("restapi", "authentication", "password") or node.get("ctl", "authentication", "password")
+    if user:
+        kw["auth"] = (str(user), str(password or ""))
+    if url.startswith("https"):
+        ca = node.get("ctl", "cacert") or node.get("restapi", "cafile")
+        insecure = node.get("ctl", "insecure")
+        kw["verify"] = False if insecure else (ca or True)
+        cert, key = node.get("ctl", "certfile"), node.get("ctl", "keyfile")
+        if cert:
+            kw["cert"] = (cert, key) if key else cert
+    return kw
+
+
+def fetch(url: str, kw: dict[str, Any]) -> dict[str, Any]:
+    """GET one REST path: {"status", "body"} or {"error": {kind, message}} with the latency."""
+    t0 = time.monotonic()
+    try:
+        r = requests.get(url, **kw)
+    except requests.RequestException as exc:
+        return {"url": url, "error": {"kind": classify(exc), "message": short_message(exc)},
+                "latency_ms": round((time.monotonic() - t0) * 1000, 1)}
+    out: dict[str, Any] = {"url": url, "status": r.status_code, "latency_ms": round((time.monotonic() - t0) * 1000, 1)}
+    try:
+        out["body"] = r.json()
+    except ValueError:
+        out["body"] = None
+        out["text"] = r.text.strip()[:300]
+    if r.status_code == 401:
+        out["error"] = {"kind": "auth", "message": f"HTTP 401 from {url}: check restapi.authentication"}
+    return out
+
+
+def _base(api_url: str) -> str:
+    """``http://h:8008/patroni`` -> ``http://h:8008``."""
+    p = urlparse(api_url)
+    return f"{p.scheme}://{p.netloc}" if p.scheme and p.netloc else api_url.rstrip("/")
+
+
+@collector("patroni_api")
+def collect_patroni_api(ctx: CollectContext) -> dict[str, Any]:
+    node = NodeView(ctx.config or {}, ctx.config_path)
+    timeout = max(1.0, float(ctx.options.timeout))
+    local = node.rest_url
+    member_timeout = min(2.0, timeout / 2)
+    out: dict[str, Any] = {"url": local, "name": node.name}
+    if not local:
+        return {"error": {"kind": "not-configured", "message": "restapi.listen/connect_address are not set"}}
+    t0 = time.monotonic()
+    calls = {p: (lambda p=p: fetch(f"{local}/{p}", _auth_kw(node, local, timeout * 0.6))) for p in LOCAL_PATHS}
+    calls["_dcs"] = lambda: dcs_snapshot(ctx)
+    got = parallel(calls, timeout, lambda name: {"error": {"kind": "timeout", "message": f"no answer within {timeout:.0f}s"}})
+    for p in LOCAL_PATHS:
+        value = got[p]
+        out[p] = value if isinstance(value, dict) else {"error": {"kind": "error", "message": str(value)}}
+    out["reachable"] = "status" in out["patroni"]
+    dcs = got["_dcs"] if isinstance(got["_dcs"], dict) else {}
+    targets: dict[str, str] = {}
+    for m in dcs.get("members") or []:
+        if m.get("api_url") and m.get("name") != node.name:
+            targets[m["name"]] = _base(str(m["api_url"]))
+    cluster_body = (out["cluster"].get("body") or {}) if isinstance(out["cluster"], dict) else {}
+    for m in cluster_body.get("members") or [] if isinstance(cluster_body, dict) else []:
+        if m.get("api_url") and m.get("name") != node.name:
+            targets.setdefault(m["name"], _base(str(m["api_url"])))
+    left = max(0.5, timeout - (time.monotonic() - t0))
+    member_calls = {name: (lambda b=base: fetch(f"{b}/patroni", _auth_kw(node, b, member_timeout)))
+                    for name, base in targets.items()}
+    answers = parallel(member_calls, min(left, member_timeout + 0.5),
+                       lambda name: {"error": {"kind": "timeout", "message": f"no answer within {member_timeout:.0f}s"}})
+    members = {}
+    for name, base in sorted(targets.items()):
+        a = answers.get(name)
+        a = a if isinstance(a, dict) else {"error": {"kind": "error", "message": str(a)}}
+        a["api_url"] = base
+        members[name] = a
+    if node.name:
+        members[node.name] = {**out["patroni"], "api_url": local, "self": True}
+    out["members"] = members
+    return out
