@@ -4,36 +4,99 @@ Every secret is replaced with a stable token (the same secret gives the same tok
 within one ``Redactor``), so a reader can still see that two places share a
 password without learning it. The redaction summary says what kind of secret was
 removed, how many times and where, never the secret itself.
+
+Two layers work together:
+
+* structure: keys whose name says "secret" (``password``, ``api_key``,
+  ``PGPASSWORD``, ``--password`` on a command line, a ``{"key": ".../x_password",
+  "value": ...}`` pair) have their values replaced, and those values are
+  remembered;
+* text: patterns (URLs with credentials, ``password=...`` in connection strings,
+  ``"password": "..."`` in JSON, PEM private keys, bearer/basic tokens, JWTs,
+  ``.pgpass`` lines) plus every remembered secret, wherever it shows up again
+  (a log line, a command line, a DCS value).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import re
 from collections import Counter
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 # Keys whose values are secrets wherever they appear in a config or a JSON document.
 SECRET_KEY_RE = re.compile(
-    r"(?:^|_)(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|credentials?|keyfile_password)$",
+    r"(?:^|[_.\-/])(?:password|passwd|pass|pwd|passphrase|secret|token|api_?key|private_?key|credentials?"
+    r"|keyfile_password|auth_?token|access_?key|secret_?key)$",
     re.IGNORECASE,
 )
-# Inline forms inside free text: connection strings, URLs, key=value and key: value pairs.
-_URL_CRED_RE = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<secret>[^@\s/]+)(?P<post>@)", re.IGNORECASE)
+# Env names that hold secrets even though the key pattern above misses them.
+SECRET_ENV_NAMES = {"PGPASSWORD", "PGPASSFILE_CONTENT", "ETCDCTL_PASSWORD", "PATRONI_ETCD3_PASSWORD",
+                    "PATRONI_ETCD_PASSWORD", "PATRONI_RESTAPI_PASSWORD", "PATRONI_CTL_PASSWORD"}
+# Command-line flags whose next argument (or ``=value``) is a secret.
+_SECRET_FLAG_RE = re.compile(r"^--?(?:[\w-]*[-_])?(?:password|passwd|pass|pwd|secret|token|api-?key|passphrase)$",
+                             re.IGNORECASE)
+# ``--user name:password`` (etcdctl) carries a password after the colon.
+_USER_FLAG_RE = re.compile(r"^--user$", re.IGNORECASE)
+
+# Inline forms inside free text ---------------------------------------------------------------
+# scheme://user:secret@host  (user may be empty: redis://:secret@host)
+_URL_CRED_RE = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)(?P<secret>[^@\s/'\"]+)(?P<post>@)",
+                          re.IGNORECASE)
+# password=x, PGPASSWORD=x, --password=x, "password": "x", password: 'a b', sslpassword = x
+_KEY_WORDS = r"(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key)"
 _KV_RE = re.compile(
-    r"(?P<pre>\b(?:password|passwd|pwd|pgpassword|secret|token|api[_-]?key)\s*(?:=|:)\s*)"
-    r"(?P<q>['\"]?)(?P<secret>[^\s'\",;}]+)(?P=q)",
+    r"(?P<pre>(?<!REDACTED:)(?<![A-Za-z0-9])[\w.-]*" + _KEY_WORDS + r"['\"]?\s*(?:=|:)\s*)"
+    r"(?:(?P<q>['\"])(?P<qsecret>(?:\\.|(?!(?P=q)).)*?)(?P=q)|(?P<secret>[^\s'\",;}&)\]]+))",
     re.IGNORECASE,
+)
+# HTTP auth headers and bare bearer tokens.
+_AUTH_RE = re.compile(r"(?P<pre>(?<!REDACTED:)\b(?:Bearer|Basic|Token)\s+)(?P<secret>[A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE)
+# JSON Web Tokens, cloud and forge access keys.
+_TOKEN_RES = (
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")),
+    ("aws-key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("forge-token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|glpat-[A-Za-z0-9_-]{20,})\b")),
 )
 _PRIVATE_KEY_RE = re.compile(
-    r"-----BEGIN (?P<kind>[A-Z ]*PRIVATE KEY)-----.*?-----END (?P=kind)-----", re.DOTALL
+    r"-----BEGIN (?P<kind>[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----.*?-----END (?P=kind)-----", re.DOTALL
 )
-# .pgpass lines: host:port:db:user:password
-_PGPASS_RE = re.compile(r"^(?P<pre>[^:\s#]+:[^:\s]+:[^:\s]+:[^:\s]+:)(?P<secret>\S+)$", re.MULTILINE)
+# A key cut short (a truncated log or file): everything from BEGIN to the end of the text.
+_PRIVATE_KEY_TAIL_RE = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*\Z", re.DOTALL)
+# .pgpass lines: host:port:db:user:password, fields may contain ``\:`` and ``\\``.
+_PGPASS_FIELD = r"(?:\\.|[^:\\\n])*"
+_PGPASS_RE = re.compile(
+    r"^(?P<pre>(?![ \t]*#)" + _PGPASS_FIELD + ":" + _PGPASS_FIELD + ":" + _PGPASS_FIELD + ":" + _PGPASS_FIELD
+    + r":)(?P<secret>[^\n]+)$",
+    re.MULTILINE,
+)
+# ``key: value`` lines of YAML where the key names a secret.
+_YAML_SECRET_LINE_RE = re.compile(r"^(?P<pre>\s*-?\s*['\"]?(?P<key>[\w.-]+)['\"]?\s*:\s+)(?P<value>\S.*?)\s*$",
+                                  re.MULTILINE)
 
 TOKEN_PREFIX = "[REDACTED:"
+_PLACEHOLDERS = {"null", "none", "true", "false", "~", "''", '""', "***", "<redacted>"}
+
+
+def is_secret_key(key: Any) -> bool:
+    """Whether a mapping key, env name or DCS key path names a secret."""
+    if not isinstance(key, str):
+        return False
+    return bool(SECRET_KEY_RE.search(key)) or key.upper() in SECRET_ENV_NAMES
+
+
+def _kind_of(key: str) -> str:
+    low = key.lower()
+    if "pass" in low or "pwd" in low:
+        return "password"
+    if "token" in low:
+        return "token"
+    if "key" in low:
+        return "key"
+    return "secret"
 
 
 class Redactor:
@@ -44,6 +107,7 @@ class Redactor:
         self._known: dict[str, str] = {}
         self.summary: Counter[tuple[str, str]] = Counter()
 
+    # -- tokens -------------------------------------------------------------------------
     def token(self, secret: str, kind: str = "password") -> str:
         if secret.startswith(TOKEN_PREFIX):
             return secret
@@ -54,30 +118,89 @@ class Redactor:
 
     def remember(self, secret: Any, kind: str = "password") -> None:
         """Register a secret known from elsewhere so that free text gets it replaced too."""
-        if isinstance(secret, str) and len(secret) >= 3:
+        if isinstance(secret, (int, float)) and not isinstance(secret, bool):
+            secret = str(secret)
+        if isinstance(secret, str) and len(secret) >= 3 and secret.lower() not in _PLACEHOLDERS \
+                and not secret.startswith(TOKEN_PREFIX):
             self.token(secret, kind)
+            # The same secret as it looks inside JSON or a URL, so a copy in either form is caught.
+            escaped = json.dumps(secret)[1:-1]
+            if escaped != secret:
+                self._known.setdefault(escaped, self._known[secret])
+
+    def known_secrets(self) -> list[str]:
+        """The secrets seen so far (for a last check over finished files; never written out)."""
+        return list(self._known)
 
     def _count(self, kind: str, where: str) -> None:
         self.summary[(kind, where)] += 1
 
+    def _secret_value(self, value: Any, kind: str, where: str) -> Any:
+        if value in ("", None) or isinstance(value, bool):
+            return value
+        if isinstance(value, str) and (value.startswith(TOKEN_PREFIX) or value.lower() in _PLACEHOLDERS):
+            return value
+        self._count(kind, where)
+        self.remember(str(value), kind)
+        return self.token(str(value), kind)
+
+    # -- structures ---------------------------------------------------------------------
     def data(self, value: Any, where: str = "facts") -> Any:
-        """Redact a JSON-like structure: secret keys by name, free text by pattern."""
+        """Redact a JSON-like structure: secret keys by name, argv lists by flag, free text by pattern."""
         if isinstance(value, dict):
             out: dict[str, Any] = {}
+            pair_key = value.get("key") if isinstance(value.get("key"), str) else value.get("name")
+            secret_pair = is_secret_key(pair_key) and "value" in value
             for key, item in value.items():
-                if isinstance(key, str) and SECRET_KEY_RE.search(key) and isinstance(item, (str, int, float)) \
-                        and item not in ("", None):
-                    self._count("password" if "pass" in key.lower() else "secret", where)
-                    out[key] = self.token(str(item), "password" if "pass" in key.lower() else "secret")
+                if isinstance(key, str) and is_secret_key(key) and isinstance(item, (str, int, float)) \
+                        and not isinstance(item, bool):
+                    out[key] = self._secret_value(item, _kind_of(key), where)
+                elif secret_pair and key == "value" and isinstance(item, (str, int, float)):
+                    out[key] = self._secret_value(item, _kind_of(str(pair_key)), where)
                 else:
                     out[key] = self.data(item, where)
             return out
-        if isinstance(value, list):
-            return [self.data(item, where) for item in value]
+        if isinstance(value, (list, tuple)):
+            items = list(value)
+            if items and all(isinstance(i, str) for i in items):
+                items = self.argv(items, where)
+            return [self.data(item, where) for item in items]
         if isinstance(value, str):
             return self.text(value, where)
         return value
 
+    def argv(self, args: list[str], where: str = "cmdline") -> list[str]:
+        """Redact a command line: ``--password X``, ``--password=X``, ``--user name:X``, ``PGPASSWORD=X``."""
+        out = list(args)
+        for i, arg in enumerate(out):
+            if i > 0 and _SECRET_FLAG_RE.match(out[i - 1]) and not arg.startswith("-"):
+                out[i] = self._secret_value(arg, "password", where)
+            elif i > 0 and _USER_FLAG_RE.match(out[i - 1]) and ":" in arg:
+                name, _, pw = arg.partition(":")
+                out[i] = f"{name}:{self._secret_value(pw, 'password', where)}"
+            elif arg.startswith("--user=") and ":" in arg[7:]:
+                name, _, pw = arg[7:].partition(":")
+                out[i] = f"--user={name}:{self._secret_value(pw, 'password', where)}"
+        return out
+
+    def environ(self, env: Mapping[str, str], where: str = "environment") -> dict[str, str]:
+        """Redact an environment: values of secret-named variables become tokens (and are remembered)."""
+        out: dict[str, str] = {}
+        for name, value in env.items():
+            if is_secret_key(name) or name.upper().endswith(("_PASSWORD", "_TOKEN", "_SECRET")):
+                out[name] = self._secret_value(value, _kind_of(name), where)
+        for name, value in env.items():
+            if name not in out:
+                out[name] = self.text(value, where)
+        return out
+
+    def remember_environ(self, env: Mapping[str, str]) -> None:
+        """Learn the secrets of an environment (e.g. PGPASSWORD) without keeping the rest."""
+        for name, value in env.items():
+            if is_secret_key(name) or name.upper().endswith(("_PASSWORD", "_TOKEN", "_SECRET")):
+                self.remember(value, _kind_of(name))
+
+    # -- text ---------------------------------------------------------------------------
     def text(self, text: str, where: str = "text") -> str:
         """Redact secrets inside free text (logs, command lines, config files)."""
         if not text:
@@ -91,29 +214,77 @@ class Redactor:
             if m.group("secret").startswith(TOKEN_PREFIX):
                 return m.group(0)
             self._count("url-password", where)
+            self.remember(m.group("secret"))
             return m.group("pre") + self.token(m.group("secret")) + m.group("post")
 
         def _kv(m: re.Match[str]) -> str:
-            secret = m.group("secret")
-            if secret.startswith(TOKEN_PREFIX) or secret.lower() in ("null", "none", "true", "false"):
+            quoted = m.group("q") is not None
+            secret = m.group("qsecret") if quoted else m.group("secret")
+            if not secret or secret.startswith(TOKEN_PREFIX) or secret.lower() in _PLACEHOLDERS \
+                    or (not quoted and secret.startswith("[REDACTED")):
                 return m.group(0)
             self._count("password", where)
-            return m.group("pre") + m.group("q") + self.token(secret) + m.group("q")
+            self.remember(secret)
+            q = m.group("q") or ""
+            return m.group("pre") + q + self.token(secret) + q
 
-        text = _PRIVATE_KEY_RE.sub(_private_key, text)
-        text = _URL_CRED_RE.sub(_url, text)
+        def _auth(m: re.Match[str]) -> str:
+            self._count("token", where)
+            self.remember(m.group("secret"), "token")
+            return m.group("pre") + self.token(m.group("secret"), "token")
+
+        if "PRIVATE KEY" in text:
+            text = _PRIVATE_KEY_RE.sub(_private_key, text)
+            text = _PRIVATE_KEY_TAIL_RE.sub(_private_key, text)
+        if "://" in text:
+            text = _URL_CRED_RE.sub(_url, text)
         text = _KV_RE.sub(_kv, text)
+        text = _AUTH_RE.sub(_auth, text)
+        for kind, rx in _TOKEN_RES:
+            def _tok(m: re.Match[str], kind: str = kind) -> str:
+                self._count(kind, where)
+                return self.token(m.group(0), kind)
+            text = rx.sub(_tok, text)
         for secret, token in sorted(self._known.items(), key=lambda kv: -len(kv[0])):
             if secret in text:
                 self._count("known-secret", where)
                 text = text.replace(secret, token)
         return text
 
-    def pgpass(self, text: str, where: str = ".pgpass") -> str:
+    def yaml_text(self, text: str, where: str = "patroni.yml") -> str:
+        """Redact a YAML file as text (keeps its comments and layout): secret keys' values, then free text."""
         def _line(m: re.Match[str]) -> str:
+            if not is_secret_key(m.group("key")):
+                return m.group(0)
+            value = m.group("value")
+            if value in ("|", ">", "|-", ">-") or value.startswith(("&", "*", "#")):
+                return m.group(0)
+            bare = value
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                bare = value[1:-1]
+            if not bare or bare.lower() in _PLACEHOLDERS or bare.startswith(TOKEN_PREFIX):
+                return m.group(0)
+            self.remember(bare)
+            return m.group("pre") + f"'{self._secret_value(bare, _kind_of(m.group('key')), where)}'"
+        return self.text(_YAML_SECRET_LINE_RE.sub(_line, text), where)
+
+    def pgpass(self, text: str, where: str = ".pgpass") -> str:
+        """Redact a .pgpass file: the fifth field of every entry."""
+        def _line(m: re.Match[str]) -> str:
+            secret = m.group("secret").replace("\\:", ":").replace("\\\\", "\\")
             self._count("pgpass", where)
-            return m.group("pre") + self.token(m.group("secret"))
-        return _PGPASS_RE.sub(_line, text)
+            self.remember(secret)
+            return m.group("pre") + self.token(secret)
+        return self.text(_PGPASS_RE.sub(_line, text), where)
+
+    def learn_pgpass(self, text: str) -> None:
+        """Remember the passwords of a .pgpass file so that they are caught wherever they show up."""
+        for m in _PGPASS_RE.finditer(text):
+            self.remember(m.group("secret").replace("\\:", ":").replace("\\\\", "\\"))
+
+    def leaks(self, blob: bytes) -> int:
+        """How many known secrets still occur in ``blob`` (a last check over a finished file)."""
+        return sum(1 for s in self._known if len(s) >= 3 and s.encode("utf-8", "replace") in blob)
 
     def summary_list(self) -> list[dict[str, Any]]:
         return [{"kind": kind, "file": where, "count": n} for (kind, where), n in sorted(self.summary.items())]
@@ -124,7 +295,7 @@ def collect_secrets(config: Any) -> list[str]:
     found: list[str] = []
     if isinstance(config, dict):
         for key, item in config.items():
-            if isinstance(key, str) and SECRET_KEY_RE.search(key) and isinstance(item, (str, int)) and str(item):
+            if is_secret_key(key) and isinstance(item, (str, int)) and not isinstance(item, bool) and str(item):
                 found.append(str(item))
             else:
                 found.extend(collect_secrets(item))
@@ -132,3 +303,8 @@ def collect_secrets(config: Any) -> list[str]:
         for item in config:
             found.extend(collect_secrets(item))
     return found
+
+
+def redact_lines(redactor: Redactor, lines: Iterable[str], where: str) -> list[str]:
+    """Redact each line of a log excerpt (private keys spanning lines are caught by ``text`` on the whole)."""
+    return [redactor.text(line, where) for line in lines]
