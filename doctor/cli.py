@@ -9,7 +9,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
-import click
 import typer
 
 from doctor import __version__
@@ -240,6 +239,19 @@ def _mount_subcommands() -> None:
             continue
 
 
+def _cli_error_types() -> tuple[type[BaseException], ...]:
+    """Usage errors as raised by typer's parser (it vendors click in recent releases)."""
+    types: list[type[BaseException]] = []
+    if hasattr(typer, "TyperException"):
+        types.append(typer.TyperException)
+    try:
+        import click
+        types.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
 def main() -> None:
     """Entry point: map every failure to one line and exit code 3, as the design promises."""
     _mount_subcommands()
@@ -247,16 +259,17 @@ def main() -> None:
     debug = "--debug" in sys.argv
     try:
         rv = app(standalone_mode=False)
-    except click.exceptions.UsageError as exc:
-        msg = exc.format_message()
-        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
-        sys.stderr.write(f"pgdoctor: {msg}{hint}\n")
-        sys.exit(3)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.stderr.write("pgdoctor: interrupted\n")
         sys.exit(3)
     except (UsageError, FactsVersionError) as exc:
         sys.stderr.write(f"pgdoctor: {exc}\n")
+        sys.exit(3)
+    except _cli_error_types() as exc:
+        msg = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        sys.stderr.write(f"pgdoctor: {msg}{hint}\n")
         sys.exit(3)
     except KeyboardInterrupt:
         sys.stderr.write("pgdoctor: interrupted\n")
