@@ -710,7 +710,8 @@ def _h_outside(ctx: Ctx):
 
 
 @fault("postmaster-pid-stale", "a member stopped with a postmaster.pid left behind naming a dead "
-       "pid (variant live-pid: a live postgres-owned process, then Patroni started)",
+       "pid (variant live-pid: the pid of a live postgres-owned process, then Patroni started; "
+       "Patroni logs 'Process N is not postmaster' and starts PostgreSQL anyway)",
        variants=("live-pid",))
 def _b_stale(ctx: Ctx):
     lay, n = ctx.lay, ctx.node
@@ -734,7 +735,7 @@ def _b_stale(ctx: Ctx):
                        pid_alive=procs.alive(pid))
     if ctx.variant == "live-pid":
         cluster.start_patroni(lay, n)
-        _symptom(ctx, r'lock file "postmaster.pid" already exists|Is another postmaster',
+        _symptom(ctx, r"is not postmaster|lock file \"postmaster.pid\" already exists",
                  _plogs(n) + _pglogs(n))
 
 
