@@ -1,0 +1,155 @@
+"""The cluster's state in the DCS and on the REST APIs: the initialize key, the leader
+lock, maintenance mode, system identifiers and REST reachability."""
+
+from __future__ import annotations
+
+from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
+from doctor.members import keys_read, leader_name, merged
+
+BOOTSTRAP_STATES = ("initializing new cluster", "running custom bootstrap script", "starting after custom bootstrap",
+                    "creating replica")
+
+
+def _members_line(ctx: CheckContext) -> str:
+    rows = merged(ctx.facts)
+    return ", ".join(f"{m['name']} ({m.get('dcs_role') or '?'}, {m.get('state') or '?'})" for m in rows) or "none"
+
+
+def _keys_or_skip(ctx: CheckContext) -> Verdict | None:
+    if not keys_read(ctx.facts):
+        err = ctx.facts.get("dcs.keys_error") or ctx.facts.get("dcs.error") or {}
+        return skip(f"the DCS keys could not be read ({err.get('kind', 'unknown')}: {err.get('message', '')})")
+    return None
+
+
+@check("cluster.initialize-key", "no stuck initialize key", "initialize-key-stuck", profiles=("run",),
+       needs=("dcs",), errors_ok=True)
+def initialize_key(ctx: CheckContext) -> Verdict:
+    gate = _keys_or_skip(ctx)
+    if gate:
+        return gate
+    prefix = ctx.facts.get("dcs.prefix") or ctx.node.dcs_prefix
+    init = ctx.facts.get("dcs.initialize")
+    leader = leader_name(ctx.facts)
+    if init is None:
+        return ok(f"{prefix}initialize is absent: the cluster is not initialised yet (nothing stuck)")
+    if leader:
+        return ok(f"{prefix}initialize is {init or 'empty'} and {leader} holds the leader lock")
+    rows = merged(ctx.facts)
+    booting = [m for m in rows if m.get("state") in BOOTSTRAP_STATES and m["name"]]
+    if booting:
+        return ok(f"{prefix}initialize is set and {booting[0]['name']} is {booting[0]['state']}: a bootstrap is under way")
+    if init != "":
+        return ok(f"{prefix}initialize holds system identifier {init}: the cluster was initialised (see no-leader)")
+    datadir = ctx.facts.get("system.datadir") or {}
+    local = (f"; here {datadir.get('path')} holds {datadir.get('entry_count', 0)} entries"
+             + ("" if datadir.get("has_pg_version") is not False or not datadir.get("entry_count") else
+                " but is not a complete cluster") if datadir.get("exists") else "")
+    return fail(f"{prefix}initialize exists with an empty value (a bootstrap began and never finished), there is no "
+                f"{prefix}leader and no member is bootstrapping: members {_members_line(ctx)}{local}",
+                evidence=[f"{prefix}initialize = \"\" (bootstrap started, system identifier never written)",
+                          f"{prefix}leader: absent", f"DCS keys: {', '.join(ctx.facts.get('dcs.keys') or [])}"]
+                + [f"member {m['name']}: role {m.get('dcs_role')}, state {m.get('state')}" for m in rows],
+                values={"initialize_key": f"{prefix}initialize", "half_made": bool(datadir.get("entry_count"))})
+
+
+@check("cluster.leader", "the cluster has a leader", "no-leader", profiles=("run", "replication"),
+       needs=("dcs",), errors_ok=True)
+def has_leader(ctx: CheckContext) -> Verdict:
+    gate = _keys_or_skip(ctx)
+    if gate:
+        return gate
+    prefix = ctx.facts.get("dcs.prefix") or ctx.node.dcs_prefix
+    leader = leader_name(ctx.facts)
+    if leader:
+        return ok(f"{leader} holds {prefix}leader")
+    init = ctx.facts.get("dcs.initialize")
+    if init is None and not ctx.facts.get("dcs.members"):
+        return ok(f"cluster {ctx.node.scope} has no keys under {prefix} yet: not bootstrapped")
+    if init == "":
+        return warn(f"cluster {ctx.node.scope} has no leader while its bootstrap is unfinished "
+                    f"({prefix}initialize is empty)")
+    rows = merged(ctx.facts)
+    running = [m["name"] for m in rows if m.get("state") in ("running", "streaming")]
+    return fail(f"cluster {ctx.node.scope} has no leader: {prefix}leader is missing; members: {_members_line(ctx)}",
+                evidence=[f"{prefix}initialize = {init}", f"DCS keys: {', '.join(ctx.facts.get('dcs.keys') or [])}"]
+                + ([f"running PostgreSQL: {', '.join(running)}"] if running else ["no member reports a running PostgreSQL"]),
+                values={"members": [m["name"] for m in rows]})
+
+
+@check("cluster.paused", "maintenance mode is off", "cluster-paused", profiles=("run", "replication"),
+       needs=("dcs",), errors_ok=True)
+def paused(ctx: CheckContext) -> Verdict:
+    cfg = ctx.facts.get("dcs.config")
+    prefix = ctx.facts.get("dcs.prefix") or ctx.node.dcs_prefix
+    is_paused = isinstance(cfg, dict) and bool(cfg.get("pause"))
+    source = f"{prefix}config has pause: true"
+    if not isinstance(cfg, dict):
+        body = ctx.facts.get("patroni_api.patroni.body") or {}
+        if not isinstance(body, dict) or not body:
+            return skip("neither the DCS /config key nor this node's REST API could be read")
+        is_paused, source = bool(body.get("pause")), f"{ctx.node.rest_url}/patroni says pause: true"
+    if not is_paused:
+        return ok(f"cluster {ctx.node.scope} is not paused")
+    leader = leader_name(ctx.facts)
+    return warn(f"cluster {ctx.node.scope} is in maintenance mode ({source}): Patroni makes no automatic decision, "
+                f"no failover happens if the leader{' ' + leader if leader else ''} fails",
+                evidence=[source, "heartbeat lines in the Patroni log start with \"PAUSE: \""])
+
+
+@check("cluster.system-id", "every member belongs to the same database system", "system-id-mismatch",
+       profiles=("run",), needs=("dcs",), errors_ok=True)
+def system_id(ctx: CheckContext) -> list[Verdict] | Verdict:
+    prefix = ctx.facts.get("dcs.prefix") or ctx.node.dcs_prefix
+    init = ctx.facts.get("dcs.initialize") if keys_read(ctx.facts) else None
+    here = ctx.node.name or "this node"
+    local = ctx.facts.get("postgres.controldata.system_identifier") or ctx.facts.get("postgres.system_identifier")
+    ids: list[tuple[str, str, str]] = []  # (member, id, where)
+    if local:
+        ids.append((here, str(local), f"pg_controldata {ctx.node.data_dir}"))
+    for m in merged(ctx.facts):
+        if m.get("system_identifier") and m["name"] != here:
+            ids.append((m["name"], str(m["system_identifier"]), f"{m['name']} REST /patroni"))
+    login = ctx.facts.get("postgres.replication_login.identify_system.system_identifier")
+    lmember = ctx.facts.get("postgres.replication_login.member")
+    if login and lmember and lmember != here:
+        ids.append((lmember, str(login), f"IDENTIFY_SYSTEM on {lmember}"))
+    if not init:
+        if not ids:
+            return skip("no system identifier known (no initialize key, no local data dir)")
+        reference, ref_where = ids[0][1], ids[0][2]
+    else:
+        reference, ref_where = str(init), f"{prefix}initialize"
+    bad = [(n, i, w) for n, i, w in ids if i != reference]
+    if not bad:
+        return ok(f"system identifier {reference} ({ref_where}) matches " + (", ".join(sorted({n for n, _, _ in ids})) or "-"))
+    return [fail(f"{n} has database system identifier {i} ({w}), but the cluster's is {reference} ({ref_where}): "
+                 f"{n} belongs to a different database system",
+                 evidence=[f"{w}: {i}", f"{ref_where}: {reference}"],
+                 values={"member": n, "member_sysid": i, "cluster_sysid": reference, "is_here": n == here},
+                 subject=n) for n, i, w in bad]
+
+
+@check("cluster.rest-api", "every member's REST API answers", "rest-api-unreachable", profiles=("run", "replication"),
+       needs=("patroni_api",), errors_ok=True)
+def rest_api(ctx: CheckContext) -> list[Verdict] | Verdict:
+    verdicts: list[Verdict] = []
+    here = ctx.facts.get("patroni_api.patroni") or {}
+    url = ctx.facts.get("patroni_api.url") or ctx.node.rest_url
+    if here.get("error") or here.get("status") != 200 or not isinstance(here.get("body"), dict):
+        if here.get("error"):
+            what = f"{here['error'].get('kind')}: {here['error'].get('message')}"
+        else:
+            what = f"HTTP {here.get('status')} and no Patroni status JSON: something else answers on that port"
+        verdicts.append(fail(f"this node's ({ctx.node.name}) Patroni REST API at {url}/patroni does not answer ({what})",
+                             evidence=[f"GET {url}/patroni: {what}"],
+                             values={"member": ctx.node.name, "member_api_url": url}, subject=ctx.node.name))
+    for m in merged(ctx.facts):
+        if m["name"] == ctx.node.name or not m.get("rest_error") or not m.get("in_dcs"):
+            continue
+        e = m["rest_error"]
+        verdicts.append(fail(f"member {m['name']} is in the DCS but its REST API {m.get('api_url')} does not answer "
+                             f"({e.get('kind')}: {e.get('message')}); the leader race treats it as not reachable",
+                             evidence=[f"GET {m.get('api_url')}: {e.get('kind')}: {e.get('message')}"],
+                             values={"member": m["name"], "member_api_url": m.get("api_url")}, subject=m["name"]))
+    return verdicts or ok("every member's REST API answers")
