@@ -81,9 +81,14 @@ TOKEN_PREFIX = "[REDACTED:"
 _PLACEHOLDERS = {"null", "none", "true", "false", "~", "''", '""', "***", "<redacted>"}
 
 
+# Names that look like secrets but are identifiers worth keeping (etcd's cluster token tells members apart).
+NOT_SECRET_NAMES = {"initial-cluster-token", "initial_cluster_token", "--initial-cluster-token",
+                    "etcd_initial_cluster_token", "password_encryption"}
+
+
 def is_secret_key(key: Any) -> bool:
     """Whether a mapping key, env name or DCS key path names a secret."""
-    if not isinstance(key, str):
+    if not isinstance(key, str) or key.lower() in NOT_SECRET_NAMES:
         return False
     return bool(SECRET_KEY_RE.search(key)) or key.upper() in SECRET_ENV_NAMES
 
@@ -173,8 +178,10 @@ class Redactor:
         """Redact a command line: ``--password X``, ``--password=X``, ``--user name:X``, ``PGPASSWORD=X``."""
         out = list(args)
         for i, arg in enumerate(out):
-            if i > 0 and _SECRET_FLAG_RE.match(out[i - 1]) and not arg.startswith("-"):
-                out[i] = self._secret_value(arg, "password", where)
+            flag = out[i - 1] if i > 0 else ""
+            if i > 0 and _SECRET_FLAG_RE.match(flag) and flag.lower() not in NOT_SECRET_NAMES \
+                    and not arg.startswith("-"):
+                out[i] = self._secret_value(arg, _kind_of(flag), where)
             elif i > 0 and _USER_FLAG_RE.match(out[i - 1]) and ":" in arg:
                 name, _, pw = arg.partition(":")
                 out[i] = f"{name}:{self._secret_value(pw, 'password', where)}"
@@ -266,7 +273,9 @@ class Redactor:
                 return m.group(0)
             self.remember(bare)
             return m.group("pre") + f"'{self._secret_value(bare, _kind_of(m.group('key')), where)}'"
-        return self.text(_YAML_SECRET_LINE_RE.sub(_line, text), where)
+        text = self.text(_YAML_SECRET_LINE_RE.sub(_line, text), where)
+        # A token left bare in a flow mapping ({password: [REDACTED:...]}) would read as a list: quote it.
+        return re.sub(r"(?<=[:,{\s])(?<!['\"])(\[REDACTED:[\w-]+:[0-9a-f]+\])(?!['\"])", r"'\1'", text)
 
     def pgpass(self, text: str, where: str = ".pgpass") -> str:
         """Redact a .pgpass file: the fifth field of every entry."""

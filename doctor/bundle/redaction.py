@@ -1,0 +1,96 @@
+"""Redaction glue for bundles: teach one Redactor every secret first, then gate every file.
+
+Secrets are learned before anything is collected (the config's passwords, the
+environment's ``PGPASSWORD`` and ``PATRONI_*_PASSWORD``, the ``.pgpass`` files), so
+that a log line or a process's command line that repeats one is caught. The last
+gate looks for every known secret in each finished file, byte for byte, in its plain
+and JSON-escaped forms, and redacts again if one is still there.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from doctor.collect.config import apply_env_overrides, parse_config
+from doctor.redact import Redactor, collect_secrets
+
+# Where a .pgpass may live besides the config's postgresql.pgpass.
+PGPASS_ENV = "PGPASSFILE"
+
+
+def pgpass_paths(config: dict[str, Any] | None, env: Mapping[str, str]) -> list[str]:
+    """Every .pgpass this node may use: the config's, $PGPASSFILE, ~/.pgpass, the postgres user's."""
+    paths: list[str] = []
+    pg = (config or {}).get("postgresql") if isinstance(config, dict) else None
+    if isinstance(pg, dict) and pg.get("pgpass"):
+        paths.append(str(pg["pgpass"]))
+    if env.get(PGPASS_ENV):
+        paths.append(env[PGPASS_ENV])
+    paths.append(os.path.expanduser("~/.pgpass"))
+    try:
+        import pwd
+        paths.append(os.path.join(pwd.getpwnam("postgres").pw_dir, ".pgpass"))
+    except KeyError:
+        pass
+    seen: list[str] = []
+    for p in paths:
+        if p not in seen:
+            seen.append(p)
+    return seen
+
+
+def read_small(path: str, limit: int = 1_000_000) -> str | None:
+    """A small text file's content, or None when it cannot be read (a bundle goes on without it)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def prime(redactor: Redactor, config_text: str | None, env: Mapping[str, str]) -> dict[str, Any] | None:
+    """Teach the redactor every secret known before collecting; return the parsed config (with env overrides).
+
+    Learning counts nothing: the summary is about what the files hold, which is counted as they are written.
+    """
+    before = redactor.summary.copy()
+    redactor.remember_environ(env)
+    config = None
+    if config_text is not None:
+        config, _ = parse_config(config_text)
+        if config is not None:
+            config = copy.deepcopy(config)
+            apply_env_overrides(config, dict(env))
+            for secret in collect_secrets(config):
+                redactor.remember(secret)
+        # A config that does not parse still has its secret lines: learn them from the text.
+        redactor.yaml_text(config_text, "patroni.yml")
+    for path in pgpass_paths(config, env):
+        text = read_small(path)
+        if text:
+            redactor.learn_pgpass(text)
+    redactor.summary = before
+    return config
+
+
+def gate(redactor: Redactor, name: str, blob: bytes) -> bytes:
+    """The last check of a finished file: redact again any known secret still in it."""
+    if not redactor.leaks(blob):
+        return blob
+    text = blob.decode("utf-8", "replace")
+    text = redactor.text(text, name)
+    out = text.encode("utf-8")
+    for secret in redactor.known_secrets():
+        raw = secret.encode("utf-8", "replace")
+        if raw in out:  # a secret that redaction by text cannot place: cut it out bluntly
+            out = out.replace(raw, redactor.token(secret).encode("utf-8"))
+            redactor._count("known-secret", name)
+    return out
+
+
+def is_private_key_file(path: str | Path) -> bool:
+    text = read_small(str(path), 200_000) or ""
+    return "PRIVATE KEY-----" in text

@@ -1,0 +1,308 @@
+"""Write a support bundle: collect, analyze, split into readable files, redact, pack.
+
+The bundle is one ``.tar.gz`` (mode 0600) under a single top directory. Its
+``manifest.json`` lists every file with its size and sha256, the redactions made
+(kind, count, file; never the secret), the logs kept and left out, and what could
+not be collected and why. A dead service or an unreadable file is recorded, never
+fatal: the bundle is most needed when things are broken.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import re
+import socket
+import stat
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from doctor import __version__
+from doctor.bundle import BundleError
+from doctor.bundle import host as host_facts
+from doctor.bundle import logs as bundle_logs
+from doctor.bundle.redaction import gate, pgpass_paths, prime, read_small
+from doctor.collect import CollectOptions
+from doctor.collect.config import discover_config_path, read_config_text
+from doctor.errors import error_data
+from doctor.facts import FACTS_VERSION, Facts
+from doctor.redact import Redactor
+
+BUNDLE_FORMAT = "pgdoctor-bundle"
+BUNDLE_VERSION = 1
+DEFAULT_SINCE = "24h"
+DEFAULT_MAX_LOG_MB = 40  # uncompressed; logs compress ~10x, so the bundle stays far under 50 MB
+# Facts domains split into one readable file per top-level key.
+SPLIT_DOMAINS = ("dcs", "patroni_api", "postgres", "system", "logs", "config")
+# Config keys that name TLS files (their metadata, and the content of certificates, go in the bundle).
+TLS_KEYS = ("certfile", "keyfile", "cafile", "cacert", "cert", "key", "ssl_cert_file", "ssl_key_file", "ssl_ca_file")
+MAX_TLS_FILE = 64 * 1024
+
+
+@dataclass
+class BundleOptions:
+    config_path: str | None = None
+    output: str | None = None
+    since: str = DEFAULT_SINCE
+    since_seconds: float = 24 * 3600
+    max_log_bytes: int = DEFAULT_MAX_LOG_MB * 1024 * 1024
+    timeout: float = 5.0
+    pg_user: str | None = None
+    log_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BundleResult:
+    path: str
+    size: int
+    seconds: float
+    files: int
+    redactions: int
+    not_collected: int
+    diagnoses: list[str]
+    verdict: str
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def default_name(host: str, when: _dt.datetime) -> str:
+    safe = re.sub(r"[^A-Za-z0-9.-]", "_", host) or "host"
+    return f"pgdoctor-bundle-{safe}-{when.strftime('%Y%m%dT%H%M%SZ')}.tar.gz"
+
+
+def output_path(requested: str | None, host: str, when: _dt.datetime) -> Path:
+    """Where to write: the given file, a default name inside a given directory, or in the current directory."""
+    if not requested:
+        return Path.cwd() / default_name(host, when)
+    p = Path(requested)
+    if p.is_dir():
+        return p / default_name(host, when)
+    if not p.parent.exists():
+        raise BundleError(f"cannot write {p}: directory {p.parent} does not exist")
+    return p
+
+
+def errors_in(value: Any, where: str = "") -> list[dict[str, Any]]:
+    """Every ``{"error": {...}}`` record in the facts, with the path where it sits."""
+    out: list[dict[str, Any]] = []
+    if isinstance(value, dict):
+        err = value.get("error")
+        if isinstance(err, dict) and "kind" in err:
+            out.append({"what": where or "facts", "kind": err.get("kind"), "message": err.get("message")})
+        for k, v in value.items():
+            if k != "error":
+                out.extend(errors_in(v, f"{where}.{k}" if where else str(k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out.extend(errors_in(v, f"{where}[{i}]"))
+    return out
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
+def _safe_name(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", path.strip("/")) or "file"
+
+
+def split_facts(facts: Facts) -> dict[str, Any]:
+    """Readable files from the snapshot: ``dcs/<key>.json``, ``postgres/settings.json``, ..."""
+    files: dict[str, Any] = {}
+    for domain in SPLIT_DOMAINS:
+        value = facts.get(domain)
+        if value is None:
+            continue
+        if isinstance(value, dict) and not (set(value) == {"error"}):
+            overview = {k: v for k, v in value.items() if not isinstance(v, (dict, list))}
+            if overview:
+                files[f"{domain}/overview.json"] = overview
+            for key, item in value.items():
+                if isinstance(item, (dict, list)):
+                    files[f"{domain}/{_safe_name(str(key))}.json"] = item
+        else:
+            files[f"{domain}.json"] = value
+    return files
+
+
+def _tls_paths(config: Any, trail: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(config, dict):
+        for k, v in config.items():
+            here = f"{trail}.{k}" if trail else str(k)
+            if k in TLS_KEYS and isinstance(v, str) and v.startswith("/"):
+                out.append((here, v))
+            else:
+                out.extend(_tls_paths(v, here))
+    return out
+
+
+def tls_files(config: dict[str, Any] | None, redactor: Redactor) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Metadata of every TLS file the config names, and the (redacted) content of the certificates."""
+    meta: dict[str, Any] = {}
+    contents: dict[str, bytes] = {}
+    for where, path in _tls_paths(config or {}):
+        entry: dict[str, Any] = {"path": path}
+        try:
+            st = os.stat(path)
+            entry.update(exists=True, size=st.st_size, mode=f"0{stat.S_IMODE(st.st_mode):o}", uid=st.st_uid)
+        except OSError as exc:
+            entry.update(exists=False, error=error_data(exc))
+            meta[where] = entry
+            continue
+        text = read_small(path, MAX_TLS_FILE)
+        if text is None:
+            entry["readable"] = False
+        else:
+            entry["readable"] = True
+            entry["holds_private_key"] = "PRIVATE KEY-----" in text
+            name = f"config/tls/{_safe_name(path)}"
+            contents[name] = redactor.text(text, name).encode("utf-8")
+            entry["bundle_file"] = name
+        meta[where] = entry
+    return meta, contents
+
+
+class _Files:
+    """The bundle's files in order, each gated by the redactor as it is added."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self.items: dict[str, bytes] = {}
+
+    def add(self, name: str, blob: bytes | str | Any) -> None:
+        if isinstance(blob, str):
+            blob = blob.encode("utf-8")
+        elif not isinstance(blob, bytes):
+            blob = _json_bytes(self.redactor.data(blob, name))
+        base, n = name, 2
+        while name in self.items:
+            stem, dot, ext = base.rpartition(".")
+            name = f"{stem}-{n}.{ext}" if dot else f"{base}-{n}"
+            n += 1
+        self.items[name] = gate(self.redactor, name, blob)
+
+
+def _pack(path: Path, top: str, files: dict[str, bytes], when: float) -> None:
+    """Write the archive to a 0600 temporary file next to ``path``, then move it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise BundleError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
+            for name, blob in files.items():
+                info = tarfile.TarInfo(f"{top}/{name}")
+                info.size = len(blob)
+                info.mode = 0o600
+                info.mtime = int(when)
+                tar.addfile(info, io.BytesIO(blob))
+        os.replace(tmp, path)
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise BundleError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
+                 progress: Callable[[str], None] | None = None) -> BundleResult:
+    """Collect this node's facts and logs and write the bundle; return where and how big."""
+    from doctor.pipeline import analyze, collect
+    from doctor.render.html import render_html
+    from doctor.render.jsonout import render_json
+
+    started = time.monotonic()
+    say = progress or (lambda _msg: None)
+    when = _now()
+    hostname = socket.gethostname()
+    out_path = output_path(opts.output, hostname, when)
+    redactor = Redactor()
+
+    config_path, _found_by = discover_config_path(opts.config_path)
+    config_text = read_config_text(config_path)  # a missing config is a usage error, as for `run`
+    config = prime(redactor, config_text, os.environ)
+
+    say("collecting facts")
+    options = CollectOptions(config_path=config_path, timeout=opts.timeout, since=opts.since, pg_user=opts.pg_user,
+                             log_files=list(opts.log_files))
+    facts, _ctx = collect(options, profile="run", redactor=redactor)
+    collected = time.monotonic()
+    report = analyze(facts, command="run", profiles=("run", "replication"))
+    report_dict = report.as_dict()
+
+    say("gathering logs and system facts")
+    files = _Files(redactor)
+    harvest = bundle_logs.harvest(facts, redactor, opts.since_seconds, opts.max_log_bytes, opts.log_files)
+    host_files, host_problems = host_facts.gather(facts.get("system"), redactor)
+    tls_meta, tls_contents = tls_files(config, redactor)
+
+    # The snapshot and the report go through the redactor once more: by now it knows every secret.
+    clean_facts = Facts(redactor.data(facts.data, "facts.json"))
+    files.add("facts.json", clean_facts.to_json() + "\n")
+    files.add("report.json", render_json(redactor.data(report_dict, "report.json")))
+    files.add("report.html", render_html(redactor.data(report_dict, "report.html"), clean_facts))
+    files.add("config/patroni.yml", redactor.yaml_text(config_text, "config/patroni.yml"))
+    for p in pgpass_paths(config, os.environ):
+        text = read_small(p)
+        if text is not None:
+            name = f"config/pgpass/{_safe_name(p)}"
+            files.add(name, redactor.pgpass(text, name))
+    if tls_meta:
+        files.add("config/tls.json", tls_meta)
+        for name, blob in tls_contents.items():
+            files.add(name, blob)
+    for name, value in split_facts(clean_facts).items():
+        files.add(name, value)
+    for name, value in host_files.items():
+        files.add(name, value)
+    for ex in harvest.excerpts:
+        files.add(ex.name, ex.text)
+
+    not_collected = errors_in(clean_facts.data) + [
+        {"what": p["what"], "kind": p["error"].get("kind"), "message": p["error"].get("message")}
+        for p in harvest.not_collected + host_problems]
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "bundle_version": BUNDLE_VERSION,
+        "pgdoctor_version": __version__,
+        "facts_version": FACTS_VERSION,
+        "host": hostname,
+        "created_at": when.isoformat(timespec="seconds"),
+        "collected_at": clean_facts.get("collected_at"),
+        "command_line": redactor.text(" ".join(redactor.argv(list(argv or sys.argv), "manifest.json")),
+                                      "manifest.json"),
+        "options": {"config": config_path, "since": opts.since, "max_log_bytes": opts.max_log_bytes,
+                    "timeout": opts.timeout},
+        "node": report_dict.get("node"),
+        "verdict": report_dict.get("verdict"),
+        "diagnoses": [d["id"] for d in report_dict.get("diagnoses", [])],
+        "files": [{"name": n, "size": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in files.items.items()],
+        "logs": [ex.manifest_entry() for ex in harvest.excerpts],
+        "logs_left_out": harvest.left_out,
+        "not_collected": not_collected,
+        "redactions": redactor.summary_list(),
+        "timings": {"collect_seconds": round(collected - started, 3),
+                    "total_seconds_before_packing": round(time.monotonic() - started, 3)},
+    }
+    files.add("manifest.json", manifest)
+    say(f"writing {out_path}")
+    top = out_path.name[:-7] if out_path.name.endswith(".tar.gz") else out_path.stem
+    _pack(out_path, top, files.items, when.timestamp())
+    return BundleResult(path=str(out_path), size=out_path.stat().st_size, seconds=time.monotonic() - started,
+                        files=len(files.items), redactions=sum(r["count"] for r in manifest["redactions"]),
+                        not_collected=len(not_collected), diagnoses=manifest["diagnoses"],
+                        verdict=str(manifest["verdict"]))

@@ -1,0 +1,96 @@
+"""``pgdoctor bundle`` (collect and pack for support) and ``pgdoctor analyze`` (diagnose a bundle anywhere)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from doctor.cli import ConfigOpt, Format, TimeoutOpt, app, emit_report
+from doctor.errors import UsageError
+
+
+@app.command()
+def bundle(
+    config: Optional[str] = ConfigOpt,
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="Bundle file (or a directory for it); "
+                                         "default: ./pgdoctor-bundle-<host>-<time>.tar.gz"),
+    since: str = typer.Option("24h", "--since", help="Logs written within this time (e.g. 2h, 1d)."),
+    max_log_mb: float = typer.Option(40, "--max-log-mb", min=0, help="Cap on the logs kept, in MB before "
+                                     "compression; the newest lines are kept."),
+    timeout: float = TimeoutOpt,
+    pg_user: Optional[str] = typer.Option(None, "--pg-user", help="OS user that must own the data dir."),
+    log_file: Optional[list[str]] = typer.Option(None, "--log-file", help="Also include this log file (repeatable)."),
+) -> None:
+    """Write a support bundle: facts, report, redacted config, logs, DCS, REST API, PostgreSQL and system facts.
+
+    Secrets (passwords, tokens, private keys, .pgpass entries) are replaced with
+    [REDACTED:kind:id] tokens in every file; manifest.json says what was removed
+    where, and what could not be collected and why.
+
+    Examples:
+
+      pgdoctor bundle -c /etc/patroni/patroni.yml -o /tmp/
+
+      pgdoctor analyze /tmp/pgdoctor-bundle-db1-20250101T030000Z.tar.gz
+    """
+    from doctor.bundle import BundleError
+    from doctor.bundle.writer import BundleOptions, write_bundle
+    from doctor.render.console import make_console
+    from doctor.units import human_bytes, parse_duration
+
+    try:
+        since_seconds = parse_duration(since)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    opts = BundleOptions(config_path=config, output=output, since=since, since_seconds=since_seconds,
+                         max_log_bytes=int(max_log_mb * 1024 * 1024), timeout=timeout, pg_user=pg_user,
+                         log_files=list(log_file or []))
+    console = make_console(stderr=True)
+    try:
+        if sys.stderr.isatty():
+            with console.status("collecting…") as status:
+                result = write_bundle(opts, progress=lambda msg: status.update(msg + "…"))
+        else:
+            result = write_bundle(opts)
+    except BundleError as exc:
+        raise UsageError(str(exc)) from None
+    diag = ", ".join(result.diagnoses) or "no problem found"
+    console.print(f"wrote {result.path} ({human_bytes(result.size)}, {result.files} files, "
+                  f"{result.redactions} secrets redacted, {result.not_collected} things not collected) "
+                  f"in {result.seconds:.1f}s; verdict {result.verdict}: {diag}")
+    console.print(f"analyze it anywhere with: pgdoctor analyze {result.path}")
+    sys.stdout.write(result.path + "\n")
+
+
+@app.command()
+def analyze(
+    bundle_path: str = typer.Argument(..., metavar="BUNDLE", help="A bundle written by `pgdoctor bundle` "
+                                      "(or a facts.json)."),
+    format: Format = typer.Option(Format.text, "--format", "-f", help="text, json or html."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the report to this file."),
+    playbooks: Optional[list[str]] = typer.Option(None, "--playbooks", help="A directory of your own playbooks."),
+) -> None:
+    """Diagnose a bundle on any machine: the same checks and playbooks, from the bundle alone.
+
+    Never touches the system it runs on beyond reading the bundle.
+
+    Examples:
+
+      pgdoctor analyze bundle.tar.gz
+
+      pgdoctor analyze bundle.tar.gz --format html -o report.html
+    """
+    from doctor.bundle import BundleError
+    from doctor.bundle.reader import open_bundle
+    from doctor.pipeline import analyze as analyze_facts
+
+    try:
+        opened = open_bundle(bundle_path)
+    except BundleError as exc:
+        raise UsageError(str(exc)) from None
+    report = analyze_facts(opened.facts, command="analyze", profiles=("run", "replication"), playbook_dirs=playbooks)
+    raise typer.Exit(emit_report(report, format, output))

@@ -1,0 +1,201 @@
+"""The HTML report: one self-contained file for people who read it later or elsewhere.
+
+Everything in it comes from the report dict and the (already redacted) facts and is
+escaped by Jinja2's autoescape; the only script is the template's own, allowed by
+its hash in a Content-Security-Policy, so even a log line that slipped past escaping
+could not run. No network: no fonts, images or scripts are fetched.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from doctor.facts import Facts
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE = "report.html.j2"
+# One domain of facts shown folded is cut at this size so that a huge log excerpt cannot bloat the report.
+MAX_FACTS_CHARS = 400_000
+# Report keys shown in their own sections; any other key a view adds is shown folded as "more".
+KNOWN_KEYS = {"schema_version", "pgdoctor_version", "command", "generated_at", "collected_at", "node", "verdict",
+              "exit_code", "counts", "diagnoses", "findings", "cluster", "events"}
+STATUSES = ("fail", "error", "warn", "skip", "ok")
+# Preferred column order for member tables; other keys follow.
+MEMBER_COLUMNS = ("name", "member", "host", "role", "state", "timeline", "lag", "lag_bytes", "receive_lag",
+                  "replay_lag", "sync_state", "sync", "tags", "pending_restart")
+EVENT_COLUMNS = ("time", "ts", "timestamp", "member", "node", "source", "level", "kind", "event", "message",
+                 "summary", "text", "count")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=True,  # every template, whatever its name
+        undefined=jinja2.ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, default=str, sort_keys=False)
+    env.filters["cell"] = _cell
+    return env
+
+
+def _cell(value: Any) -> str:
+    """A table cell's text: scalars as they are, structures as compact JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _find_key(node: Any, keys: tuple[str, ...], depth: int = 5) -> Any:
+    """The first value found under any of ``keys`` in a nested structure (breadth first)."""
+    level = [node]
+    for _ in range(depth):
+        nxt: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                for k in keys:
+                    v = item.get(k)
+                    if v not in (None, "", {}, []) and not isinstance(v, (dict, list)):
+                        return v
+                nxt.extend(v for v in item.values() if isinstance(v, (dict, list)))
+            elif isinstance(item, list):
+                nxt.extend(v for v in item[:50] if isinstance(v, (dict, list)))
+        level = nxt
+    return None
+
+
+def _pg_version_text(value: Any) -> str | None:
+    """PostgreSQL's numeric server_version (150010) as 15.10; text passes through."""
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        n = int(value)
+        return f"{n // 10000}.{n % 10000}" if n >= 100000 else f"{n // 10000}.{(n // 100) % 100}.{n % 100}"
+    return str(value) if value is not None else None
+
+
+def versions(facts: Facts) -> dict[str, str]:
+    """Patroni, PostgreSQL and etcd versions, wherever the collectors recorded them."""
+    out: dict[str, str] = {}
+    api = facts.get("patroni_api")
+    patroni = None
+    if isinstance(api, (dict, list)):
+        level: list[Any] = [api]
+        for _ in range(5):
+            nxt: list[Any] = []
+            for item in level:
+                if isinstance(item, dict):
+                    p = item.get("patroni")
+                    if isinstance(p, dict) and p.get("version"):
+                        patroni = p["version"]
+                        break
+                    nxt.extend(v for v in item.values() if isinstance(v, (dict, list)))
+                elif isinstance(item, list):
+                    nxt.extend(v for v in item[:50] if isinstance(v, (dict, list)))
+            if patroni:
+                break
+            level = nxt
+        patroni = patroni or _find_key(api, ("patroni_version",))
+    if patroni:
+        out["Patroni"] = str(patroni)
+    pg = _find_key(facts.get("postgres"), ("server_version", "version_num", "version")) \
+        or _find_key(api, ("server_version",)) or facts.get("system.datadir.pg_version")
+    if pg:
+        text = _pg_version_text(pg) or ""
+        m = re.match(r"PostgreSQL (\S+)", text)
+        out["PostgreSQL"] = m.group(1) if m else text
+    etcd = _find_key(facts.get("dcs"), ("etcdserver", "server_version", "version"))
+    if etcd:
+        out["etcd"] = str(etcd)
+    return out
+
+
+def _columns(rows: list[dict[str, Any]], preferred: tuple[str, ...]) -> list[str]:
+    keys: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in keys:
+                keys.append(k)
+    ordered = [k for k in preferred if k in keys]
+    return ordered + [k for k in keys if k not in ordered]
+
+
+def _table(value: Any, list_keys: tuple[str, ...], preferred: tuple[str, ...]) -> dict[str, Any]:
+    """A view value as a table: ``{"columns", "rows", "notes", "raw"}`` (raw when it is not tabular)."""
+    rows: Any = None
+    notes: dict[str, Any] = {}
+    if isinstance(value, list):
+        rows = value
+    elif isinstance(value, dict):
+        for k in list_keys:
+            if isinstance(value.get(k), list):
+                rows = value[k]
+                notes = {n: v for n, v in value.items() if n != k and not isinstance(v, (dict, list))}
+                break
+    if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
+        cols = _columns(rows, preferred)
+        return {"columns": cols, "rows": [[_cell(r.get(c)) for c in cols] for r in rows], "notes": notes,
+                "raw": None}
+    return {"columns": [], "rows": [], "notes": {}, "raw": value}
+
+
+def _log_match_rows(matches: list[dict[str, Any]]) -> list[dict[str, str]]:
+    rows = []
+    for m in matches:
+        first = next((m.get(k) for k in ("first", "first_seen", "first_time", "first_ts") if m.get(k)), None)
+        last = next((m.get(k) for k in ("last", "last_seen", "last_time", "last_ts") if m.get(k)), None)
+        rows.append({"source": _cell(m.get("source") or m.get("file") or "log"), "count": _cell(m.get("count", 1)),
+                     "first": _cell(first), "last": _cell(last),
+                     "line": _cell(m.get("sample") or m.get("line") or m.get("pattern"))})
+    return rows
+
+
+def _facts_sections(facts: Facts) -> list[dict[str, Any]]:
+    out = []
+    for domain, value in facts.data.items():
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+        cut = len(text) > MAX_FACTS_CHARS
+        out.append({"name": domain, "text": text[:MAX_FACTS_CHARS], "cut": cut, "size": len(text),
+                    "error": isinstance(value, dict) and isinstance(value.get("error"), dict)})
+    return out
+
+
+def _script_hash(script: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+
+
+def render_html(report: dict[str, Any], facts: Facts) -> str:
+    """The whole report as one HTML page (inline CSS and JS, nothing fetched)."""
+    env = _environment()
+    script = (TEMPLATE_DIR / "report.js").read_text(encoding="utf-8") if (TEMPLATE_DIR / "report.js").exists() else ""
+    findings = report.get("findings") or []
+    counts = {s: sum(1 for f in findings if f.get("status") == s) for s in STATUSES}
+    diagnoses = []
+    for d in report.get("diagnoses") or []:
+        diagnoses.append(dict(d, log_rows=_log_match_rows(d.get("log_matches") or [])))
+    cluster = report.get("cluster")
+    events = report.get("events")
+    context = {
+        "r": report,
+        "node": report.get("node") or {},
+        "versions": versions(facts),
+        "diagnoses": diagnoses,
+        "findings": findings,
+        "counts": counts,
+        "statuses": STATUSES,
+        "cluster": _table(cluster, ("members", "rows"), MEMBER_COLUMNS) if cluster is not None else None,
+        "events": _table(events, ("events", "rows", "timeline"), EVENT_COLUMNS) if events is not None else None,
+        "more": {k: v for k, v in report.items() if k not in KNOWN_KEYS},
+        "facts_sections": _facts_sections(facts),
+        "script": script,
+        "script_hash": _script_hash(script),
+    }
+    return env.get_template(TEMPLATE).render(**context)
