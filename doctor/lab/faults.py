@@ -788,9 +788,46 @@ def _h_dcsapi(ctx: Ctx):
     return f"restored etcd3: in {ctx.node.config}, restarted Patroni"
 
 
+def probe_write(n: Node, wait: float = 3.0) -> dict:
+    """INSERT one row on ``n`` and see whether the commit waits (on SyncRep); a waiting backend
+    is cancelled with pg_cancel_backend() (statement_timeout does not end a SyncRep wait)."""
+    import threading
+
+    import psycopg
+
+    result: dict = {}
+
+    def writer():
+        try:
+            with psycopg.connect(n.dsn(), autocommit=True) as conn:
+                conn.execute("SET application_name = 'pgdoctor-lab-probe'")
+                conn.execute("INSERT INTO lab_sync_probe VALUES (now())")
+            result["returned"] = True
+        except psycopg.Error as exc:
+            result["returned"] = False
+            result["error"] = str(exc).strip().splitlines()[0]
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    t.join(wait)
+    if t.is_alive():
+        rows = sql(n, "SELECT pid, wait_event_type, wait_event FROM pg_stat_activity "
+                      "WHERE application_name = 'pgdoctor-lab-probe'", fetch=True)
+        result["blocked"] = True
+        result["wait_event"] = rows[0][2] if rows else None
+        sql(n, "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+               "WHERE application_name = 'pgdoctor-lab-probe'")
+        result["cancelled"] = True  # the row stays committed locally (PostgreSQL warns so)
+        t.join(10)
+    else:
+        result["blocked"] = False
+    return result
+
+
 def _b_sync(ctx: Ctx, strict: bool):
     lay = ctx.lay
     ld = leader(lay)
+    sql(ld, "CREATE TABLE IF NOT EXISTS lab_sync_probe (at timestamptz)")
     patronictl(lay, "edit-config", "--force", "-s", "synchronous_mode=true",
                "-s", f"synchronous_mode_strict={'true' if strict else 'false'}",
                "-s", "synchronous_node_count=2")
@@ -807,7 +844,9 @@ def _b_sync(ctx: Ctx, strict: bool):
     if strict:
         _symptom(ctx, r"No standbys available", _plogs(ld))
     else:
-        _symptom(ctx, r"[Ss]ynchronous|standalone", _plogs(ld), 20)
+        _symptom(ctx, r"Assigning synchronous standby status to \[\]", _plogs(ld), 20)
+    if ctx.wait:
+        ctx.details["write_probe"] = probe_write(ld)
     try:
         ctx.details["synchronous_standby_names"] = sql(ld, "SHOW synchronous_standby_names",
                                                        fetch=True)[0][0]
@@ -839,6 +878,10 @@ def _h_sync(ctx: Ctx):
     wait_until(lambda: cluster.cluster_view(lay) is not None, 30, "a REST API")
     patronictl(lay, "edit-config", "--force", "-s", "synchronous_mode=false",
                "-s", "synchronous_mode_strict=false", "-s", "synchronous_node_count=1")
+    try:
+        sql(leader(lay), "DROP TABLE IF EXISTS lab_sync_probe")
+    except LabError:
+        pass
     return "synchronous mode off again, replicas started"
 
 
@@ -862,6 +905,9 @@ def _b_lag(ctx: Ctx):
               fetch=True)[0][0]
     ctx.details.update(leader=ld.name, lagging=n.name, leader_lsn=lsn, replay_lsn=replay,
                        lag_bytes=int(lag))
+    if ctx.wait:
+        time.sleep(configs.LOOP_WAIT + 1)  # let the members publish their LSNs
+        ctx.details["patronictl_list"] = patronictl(lay, "list").rstrip().splitlines()
     ctx.state["leader"] = ld.name
     ctx.save()
 
@@ -900,5 +946,15 @@ def _b_nofail(ctx: Ctx):
 
 @healer("no-failover-candidate")
 def _h_nofail(ctx: Ctx):
-    _restore_configs(ctx.lay)
+    lay = ctx.lay
+    _restore_configs(lay)
+
+    def untagged():
+        members = (cluster.cluster_view(lay) or {}).get("members", [])
+        return bool(members) and not any((m.get("tags") or {}).get("nofailover") for m in members)
+
+    try:
+        wait_until(untagged, 30, "the nofailover tags to disappear from /cluster")
+    except LabError:
+        pass
     return "removed the nofailover tags and reloaded"
