@@ -16,10 +16,6 @@ from doctor.lab import cluster, faults
 from doctor.lab.layout import LabError, Layout
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "lab: needs the real Patroni/etcd/PostgreSQL lab (root, install-lab.sh)")
-
-
 class Lab:
     """Handle passed to tests: the layout plus the lab operations."""
 
