@@ -188,7 +188,7 @@ class Redactor:
             elif arg.startswith("--user=") and ":" in arg[7:]:
                 name, _, pw = arg[7:].partition(":")
                 out[i] = f"--user={name}:{self._secret_value(pw, 'password', where)}"
-        return out
+        return [self.text(a, where) for a in out]
 
     def environ(self, env: Mapping[str, str], where: str = "environment") -> dict[str, str]:
         """Redact an environment: values of secret-named variables become tokens (and are remembered)."""
