@@ -39,8 +39,8 @@ BUNDLE_FORMAT = "pgdoctor-bundle"
 BUNDLE_VERSION = 1
 DEFAULT_SINCE = "24h"
 DEFAULT_MAX_LOG_MB = 40  # uncompressed; logs compress ~10x, so the bundle stays far under 50 MB
-# Facts domains split into one readable file per top-level key.
-SPLIT_DOMAINS = ("dcs", "patroni_api", "postgres", "system", "logs", "config")
+# Snapshot keys that are bookkeeping, not a domain worth its own files.
+NOT_SPLIT = {"version", "collected_at", "host", "pgdoctor_version", "profile", "timings", "settings"}
 # Config keys that name TLS files (their metadata, and the content of certificates, go in the bundle).
 TLS_KEYS = ("certfile", "keyfile", "cafile", "cacert", "cert", "key", "ssl_cert_file", "ssl_key_file", "ssl_ca_file")
 MAX_TLS_FILE = 64 * 1024
@@ -118,9 +118,8 @@ def _safe_name(path: str) -> str:
 def split_facts(facts: Facts) -> dict[str, Any]:
     """Readable files from the snapshot: ``dcs/<key>.json``, ``postgres/settings.json``, ..."""
     files: dict[str, Any] = {}
-    for domain in SPLIT_DOMAINS:
-        value = facts.get(domain)
-        if value is None:
+    for domain, value in facts.data.items():
+        if domain in NOT_SPLIT or value is None:
             continue
         if isinstance(value, dict) and not (set(value) == {"error"}):
             overview = {k: v for k, v in value.items() if not isinstance(v, (dict, list))}
