@@ -25,6 +25,10 @@ def datadir_permissions(ctx: CheckContext) -> Verdict:
         if parent and parent.get("owner") not in (pg_user,) and parent.get("owner") != "root":
             return fail(f"{path} does not exist and its parent {parent.get('path')} belongs to {parent.get('owner')}, "
                         f"so {pg_user} cannot create it", values=values)
+        if parent.get("owner") == pg_user and str(parent.get("mode") or "0")[-3:-2] in ("7", "3"):
+            # a replica between clone attempts, or a node before bootstrap: Patroni creates it itself
+            return ok(f"{path} does not exist yet; {pg_user} owns {parent.get('path')} "
+                      f"(mode {parent.get('mode')}), so Patroni can create it at bootstrap or clone", values=values)
         return warn(f"{path} does not exist; Patroni creates it at bootstrap or clone only if {pg_user} may write "
                     f"to {parent.get('path')} (owner {parent.get('owner')}, mode {parent.get('mode')})", values=values,
                     evidence=[f"parent {parent.get('path')}: owner {parent.get('owner')}, mode {parent.get('mode')}"])

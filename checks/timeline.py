@@ -83,8 +83,8 @@ def timelines(ctx: CheckContext) -> list[Verdict] | Verdict:
             lsn = max(x for x in (lsn, lsn_to_int(ctx.facts.get("postgres.replay_lsn"))) if x is not None)
         values = {"member": m["name"], "member_timeline": tl, "leader": leader, "leader_timeline": ltl,
                   "member_lsn": lsn_str(lsn)}
-        if tl == ltl:
-            continue
+        if tl == ltl or m.get("state") == "streaming":
+            continue  # a streaming member follows its upstream's history (its published timeline may lag)
         evidence = [f"{m['name']}: timeline {tl}, WAL position {lsn_str(lsn) or 'unknown'}, state {m.get('state')}",
                     f"leader {leader}: timeline {ltl}", f"/history: {hist_text}"]
         if tl > ltl:
@@ -103,8 +103,6 @@ def timelines(ctx: CheckContext) -> list[Verdict] | Verdict:
                 f"cannot follow (state {m.get('state')}). "
                 + ("pg_rewind can bring it back: " if can else "pg_rewind will not fix it: ") + ", ".join(reasons),
                 evidence=evidence + reasons, values=values, subject=m["name"]))
-        elif m.get("state") == "streaming":
-            continue
         else:
             verdicts.append(warn(
                 f"{m['name']} is on timeline {tl} while the leader {leader} is on timeline {ltl} and it is not "
