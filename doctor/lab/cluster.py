@@ -250,6 +250,9 @@ def health(lay: Layout) -> tuple[bool, str]:
         roles = [m.get("role") for m in view["members"]]
         if roles.count("leader") != 1:
             problems.append(f"/cluster lists {roles.count('leader')} leaders")
+        states = [m.get("state") for m in view["members"] if m.get("role") != "leader"]
+        if states.count("streaming") != 2:
+            problems.append(f"/cluster shows replica states {states}")
         if view.get("pause"):
             problems.append("cluster is paused")
     elif not problems:
