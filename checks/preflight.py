@@ -428,6 +428,9 @@ def peers(ctx: CheckContext) -> list[Verdict] | Verdict:
                                + " should be listening")
                 else:
                     why.append(f"{r['port']} ({r['role']}) {r['result']}: {r.get('message')}")
+            kinds = {(r["result"], r.get("message")) for r in bad}
+            if len(bad) > 1 and len(kinds) == 1 and bad[0]["result"] not in ("timeout", "refused"):
+                why = [f"{bad[0]['result']}: {bad[0].get('message')}"]  # one cause (DNS, no route) for every port
             out.append(fail(summary + " — " + "; ".join(why), evidence=evidence, subject=host,
                             values={"peer": host, "peer_ports": [r["port"] for r in bad],
                                     "peer_port": bad[0]["port"], "peer_role": bad[0]["role"],

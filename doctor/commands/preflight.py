@@ -133,6 +133,10 @@ def preflight(
     peers = [p.strip() for p in peer or [] if p.strip()]
     if peer and len(peers) != len(peer):
         raise UsageError("--peer needs a host name, an address or a patroni.yml path")
+    import os
+    for p in peers:
+        if ("/" in p or p.endswith((".yml", ".yaml"))) and not os.path.isfile(p):
+            raise UsageError(f"--peer {p}: no such config file (give a host, an address or a peer's patroni.yml)")
     cli_ignore = parse_ignore(ignore)
     known = known_ids()
     bad = sorted(i for i in cli_ignore if i != "all" and i not in known)

@@ -302,3 +302,33 @@ def test_unknown_ignore_id_is_a_usage_error(tmp_path):
     assert cp.returncode == 3, cp.stderr
     assert cp.stderr.startswith("pgdoctor: --ignore: unknown check or problem id: no-such-check")
     assert "Traceback" not in cp.stderr
+
+
+def test_peers_from_a_config_the_etcd_member_list_and_the_dcs(tmp_path):
+    from doctor.collect.preflight import peer_specs
+    other = tmp_path / "node2.yml"
+    other.write_text("name: node2\nrestapi: {listen: '0.0.0.0:8009', connect_address: '127.0.0.2:8009'}\n"
+                     "postgresql: {listen: '0.0.0.0:5433', connect_address: '127.0.0.2:5433'}\n")
+    me = NodeView({"name": "node1", "restapi": {"connect_address": "127.0.0.1:8008"},
+                   "postgresql": {"connect_address": "127.0.0.1:5432"},
+                   "etcd3": {"hosts": ["127.0.0.1:2379"]}}, "/etc/patroni/patroni.yml")
+    dcs = {"members_etcd": [{"name": "etcd3", "client_urls": ["http://127.0.0.3:2379"],
+                             "peer_urls": ["http://127.0.0.3:2380"]}],
+           "members": [{"name": "node1", "api_url": "http://127.0.0.1:8008/patroni"},
+                       {"name": "node3", "conn_url": "postgres://127.0.0.3:5432/postgres",
+                        "api_url": "http://127.0.0.3:8008/patroni"}]}
+    specs = {p["host"]: p for p in peer_specs(me, [str(other), "127.0.0.1"], dcs)}
+    assert specs["127.0.0.2"]["ports"] == {"postgresql": 5433, "restapi": 8009, "etcd": 2379}
+    assert specs["127.0.0.2"]["sources"] == [f"config {other}"] and specs["127.0.0.2"]["names"] == ["node2"]
+    assert specs["127.0.0.1"]["self"] is True  # this node itself is never probed as a peer
+    third = specs["127.0.0.3"]
+    assert third["etcd_expected"] and third["running_member"] and third["names"] == ["node3"]
+    assert third["sources"] == ["etcd member etcd3", "Patroni member node3 in the DCS"]
+
+
+def test_dns_failure_is_said_once():
+    p = _peer("db-2.invalid", "dns")
+    for r in p["probes"]:
+        r["message"] = "[Errno -2] Name or service not known"
+    f = items_of(judge(facts(**{"preflight.peers": [p]})), "preflight.peers")[0]
+    assert f.status == "fail" and f.summary.count("Name or service not known") == 1
