@@ -154,7 +154,8 @@ def preflight(
     node = NodeView(facts.get("config.data") or {}, facts.get("config.path"),
                     pg_user=facts.get("system.pg_user.name") or "postgres")
     books = load_playbooks()
-    values = node.template_values()
+    # ``command`` lets a playbook say "start" rather than "restart" for a node that never ran.
+    values = {**node.template_values(), "command": "preflight"}
     diagnoses = diagnose(report.findings, books, values) if demoted else report.diagnoses
     verdict, code = verdict_of(report.findings, diagnoses)
     extra = dict(report.extra)
