@@ -1,0 +1,98 @@
+"""Bundle and analyze on the real lab: the support round trip.
+
+Break the lab for real (pg_hba without a replication line while a replica re-clones),
+plant canary secrets in the DCS (a password-looking key in the dynamic config, via
+patronictl) and in a real Patroni log, run `pgdoctor run` live, build a bundle, stop the
+lab, and analyze the bundle with nothing running: same diagnosis ids, zero canaries in
+any byte of the bundle or of the reports. Prints the bundle's size and the time it took.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from doctor.lab import faults
+from doctor.lab.layout import REPLICATION_PASSWORD, SUPERUSER_PASSWORD
+
+REPO = Path(__file__).resolve().parents[2]
+DCS_CANARY = "CANARY-dcs-4e1f9a"
+LOG_CANARY = "CANARY-log-b7c2d0"
+CANARY_KEY = "pgdoctor_canary_password"
+
+pytestmark = pytest.mark.lab
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    code = "import sys; sys.argv[0] = 'pgdoctor'; from doctor.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
+                          timeout=300, cwd="/")
+
+
+def _no_canary(blob: bytes, where: str) -> None:
+    for secret in (DCS_CANARY, LOG_CANARY, SUPERUSER_PASSWORD, REPLICATION_PASSWORD):
+        assert secret.encode() not in blob, f"{secret} leaked into {where}"
+
+
+def test_bundle_then_analyze_offline_gives_the_live_diagnosis(healthy_lab, tmp_path):
+    lab = healthy_lab
+    faults.patronictl(lab.layout, "edit-config", "--force", "-s", f"{CANARY_KEY}={DCS_CANARY}")
+    try:
+        info = lab.break_fault("pg-hba-replication-missing")
+        node = lab.node(info["details"]["recloning"])
+        with open(node.patroni_log, "a") as fh:  # a real log, as a careless debug line would leave it
+            fh.write(time.strftime("%Y-%m-%d %H:%M:%S") + ",000 DEBUG: primary_conninfo host=127.0.0.1 "
+                     f"user=replicator password={LOG_CANARY} sslmode=prefer\n")
+        config = str(node.config)
+
+        live = cli("run", "-c", config, "--format", "json")
+        assert live.returncode == 2, live.stderr
+        live_ids = [d["id"] for d in json.loads(live.stdout)["diagnoses"]]
+        assert "pg-hba-replication-missing" in live_ids
+        _no_canary(live.stdout.encode(), "run --format json")
+
+        bundle = tmp_path / "lab.tar.gz"
+        t0 = time.monotonic()
+        made = cli("bundle", "-c", config, "-o", str(bundle))
+        took = time.monotonic() - t0
+        assert made.returncode == 0, made.stderr
+        print(f"\nlab bundle: {bundle.stat().st_size} bytes ({bundle.stat().st_size / 1024:.1f} KiB) "
+              f"in {took:.2f}s wall (including interpreter start)")
+    finally:
+        lab.down()  # analyze must not need anything running
+
+    try:
+        members = {}
+        with tarfile.open(bundle, "r:gz") as tar:
+            for m in tar:
+                members[m.name.split("/", 1)[1]] = tar.extractfile(m).read()
+        for name, blob in members.items():
+            _no_canary(blob, name)
+        facts = json.loads(members["facts.json"])
+        # the canaries really were collected, as tokens
+        assert str(facts["dcs"]["config"][CANARY_KEY]).startswith("[REDACTED:")
+        log_name = next(n for n in members if n.startswith("logs/") and n.endswith(f"{node.name}/log/patroni.log"))
+        assert b"password=[REDACTED:password:" in members[log_name]
+        manifest = json.loads(members["manifest.json"])
+        assert manifest["diagnoses"] == live_ids or set(manifest["diagnoses"]) >= {"pg-hba-replication-missing"}
+
+        offline = cli("analyze", str(bundle), "--format", "json")
+        assert offline.returncode == 2, offline.stderr
+        offline_ids = [d["id"] for d in json.loads(offline.stdout)["diagnoses"]]
+        assert offline_ids == live_ids
+        html = tmp_path / "offline.html"
+        assert cli("analyze", str(bundle), "--format", "html", "-o", str(html)).returncode == 2
+        page = html.read_bytes()
+        _no_canary(page, "analyze --format html")
+        assert b'data-diagnosis="pg-hba-replication-missing"' in page
+    finally:
+        lab.heal()  # starts what was stopped and undoes the fault; the session's lab is shared
+        faults.patronictl(lab.layout, "edit-config", "--force", "-s", f"{CANARY_KEY}=null")
