@@ -325,6 +325,7 @@ def down(lay: Layout, purge: bool = False) -> dict:
                 for k in [pm, *procs.descendants(pm)]:
                     procs.signal_pid(k, signal.SIGCONT)
             if procs.alive(pids[n.name], str(n.config)):
+                procs.signal_pid(pids[n.name], signal.SIGCONT)
                 procs.signal_pid(pids[n.name], signal.SIGTERM)
                 stopped.append(f"patroni@{n.name}")
         for n in nodes:
@@ -338,9 +339,24 @@ def down(lay: Layout, purge: bool = False) -> dict:
         for n in nodes:
             if stop_etcd(n):
                 stopped.append(n.etcd_name)
+        for mnt in reversed(mounts_under(lay.base_dir)):  # e.g. the disk-full tmpfs
+            if procs.run(["umount", mnt], check=False).returncode == 0:
+                stopped.append(f"mount {mnt}")
     if purge:
         destroy(lay)
     return {"stopped": stopped, "purged": purge}
+
+
+def mounts_under(path: Path) -> list[str]:
+    out = []
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            mnt = line.split()[1].replace("\\040", " ")
+            if mnt == str(path) or mnt.startswith(str(path).rstrip("/") + "/"):
+                out.append(mnt)
+    except OSError:
+        pass
+    return out
 
 
 def lab_processes(lay: Layout) -> list[tuple[int, str]]:

@@ -958,3 +958,190 @@ def _h_nofail(ctx: Ctx):
     except LabError:
         pass
     return "removed the nofailover tags and reloaded"
+
+
+# ------------------------------------------------------------------------------------------
+# more problem ids that one machine can produce
+# ------------------------------------------------------------------------------------------
+@fault("patroni-not-running", "a replica's Patroni SIGKILLed: its PostgreSQL keeps running "
+       "without Patroni and the member key expires")
+def _b_patroni_dead(ctx: Ctx):
+    n = ctx.node
+    pid = cluster.patroni_pid(n)
+    procs.signal_pid(pid, signal.SIGKILL)
+    procs.wait_gone(pid, str(n.config), 10)
+    ctx.details.update(killed_patroni=pid, postgres_pid=cluster.postgres_pid(n))
+    if ctx.wait:
+        lay = ctx.lay
+        wait_until(lambda: n.name not in [m["name"] for m in
+                                          (cluster.cluster_view(lay) or {}).get("members", [])],
+                   configs.TTL + 15, f"{n.name}'s member key to expire")
+        ctx.details["member_key_expired"] = True
+
+
+@fault("rest-api-unreachable", "a replica's Patroni SIGSTOPped: its REST API accepts connections "
+       "but never answers; PostgreSQL keeps streaming")
+def _b_rest_stopped(ctx: Ctx):
+    n = ctx.node
+    pid = cluster.patroni_pid(n)
+    procs.signal_pid(pid, signal.SIGSTOP)
+    ctx.details.update(stopped_patroni=pid)
+    try:
+        requests.get(f"{n.rest_url}/patroni", timeout=2)
+        ctx.details["rest_probe"] = "answered"
+    except requests.RequestException as exc:
+        ctx.details["rest_probe"] = type(exc).__name__
+
+
+def _sigcont_patroni(n: Node) -> None:
+    pid = procs.read_pidfile(n.patroni_pidfile)
+    if procs.alive(pid, str(n.config)):
+        procs.signal_pid(pid, signal.SIGCONT)
+
+
+@healer("rest-api-unreachable")
+def _h_rest_stopped(ctx: Ctx):
+    _sigcont_patroni(ctx.node)
+    return f"SIGCONT to {ctx.node.name}'s Patroni"
+
+
+@fault("system-id-mismatch", "a replica's data dir replaced by a separately initdb'ed cluster, "
+       "then its Patroni started")
+def _b_sysid(ctx: Ctx):
+    lay, n = ctx.lay, ctx.node
+    cluster.stop_member(n)
+    _rm_data_dir(n)
+    procs.run([os.path.join(lay.bins.pg_bin, "initdb"), "-D", str(n.data_dir), "-A", "trust",
+               "-U", "postgres", "--locale", "C.UTF-8"], as_postgres=True, timeout=120)
+    cluster.start_patroni(lay, n)
+    ctx.details.update(change=f"initdb -D {n.data_dir} (a different cluster)")
+    _symptom(ctx, r"system ID mismatch", _plogs(n))
+
+
+@healer("system-id-mismatch")
+def _h_sysid(ctx: Ctx):
+    cluster.stop_member(ctx.node)
+    _rm_data_dir(ctx.node)
+    return f"removed the foreign {ctx.node.data_dir}; Patroni re-cloned the replica"
+
+
+@fault("leader-lock-lost", "the leader's Patroni SIGSTOPped longer than ttl (as a hung process "
+       "or a long GC/VM pause), then resumed: another member holds the lock", target="leader")
+def _b_lock_lost(ctx: Ctx):
+    lay, old = ctx.lay, ctx.node
+    pid = cluster.patroni_pid(old)
+    procs.signal_pid(pid, signal.SIGSTOP)
+    others = [n for n in lay.nodes if n.name != old.name]
+    try:
+        wait_until(lambda: any((cluster.member_status(n) or {}).get("role") in ("primary", "master")
+                               for n in others), configs.TTL + 30, "another member to take over")
+    finally:
+        procs.signal_pid(pid, signal.SIGCONT)
+    new = leader_among(lay, others)
+    ctx.details.update(old_leader=old.name, new_leader=new, paused_patroni=pid)
+    _symptom(ctx, r"[Dd]emot|failed to update leader lock", _plogs(old), 30)
+
+
+def leader_among(lay: Layout, nodes: list[Node]) -> str | None:
+    for n in nodes:
+        if (cluster.member_status(n) or {}).get("role") in ("primary", "master"):
+            return n.name
+    return None
+
+
+@healer("leader-lock-lost")
+def _h_lock_lost(ctx: Ctx):
+    _sigcont_patroni(ctx.node)
+    return f"nothing to undo; waited for {ctx.node.name} to rejoin (pg_rewind)"
+
+
+@fault("wal-segment-removed", "slots off and wal_keep_size 0, a replica stopped while the leader "
+       "writes and checkpoints, then restarted: the WAL it needs is gone")
+def _b_walgone(ctx: Ctx):
+    lay, n = ctx.lay, ctx.node
+    ld = leader(lay)
+    patch_config(lay, {"postgresql": {"use_slots": False, "parameters": {"wal_keep_size": "0"}}})
+    wait_until(lambda: sql(ld, "SHOW wal_keep_size", fetch=True)[0][0] == "0", 30,
+               "wal_keep_size = 0 on the leader")
+    cluster.stop_member(n)
+    wait_until(lambda: not sql(ld, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
+                               (n.name,), fetch=True), 30, f"slot {n.name} to be dropped")
+    sql(ld, "CREATE TABLE IF NOT EXISTS lab_wal (id bigint, pad text)")
+    for _ in range(6):
+        sql(ld, "INSERT INTO lab_wal SELECT g, repeat('w', 200) FROM generate_series(1, 50000) g",
+            timeout=60)
+        sql(ld, "SELECT pg_switch_wal()")
+    sql(ld, "CHECKPOINT")
+    sql(ld, "SELECT pg_switch_wal()")
+    sql(ld, "CHECKPOINT")
+    cluster.start_patroni(lay, n)
+    ctx.details.update(leader=ld.name, replica=n.name, use_slots=False, wal_keep_size="0")
+    ctx.state["leader"] = ld.name
+    ctx.save()
+    _symptom(ctx, r"has already been removed", _pglogs(n) + _plogs(n), 40)
+
+
+@healer("wal-segment-removed")
+def _h_walgone(ctx: Ctx):
+    lay = ctx.lay
+    cluster.stop_member(ctx.node)
+    _rm_data_dir(ctx.node)
+    try:
+        patch_config(lay, {"postgresql": {"use_slots": True,
+                                          "parameters": {"wal_keep_size": "128MB"}}})
+    except LabError:
+        pass
+    try:
+        sql(leader(lay), "DROP TABLE IF EXISTS lab_wal")
+    except LabError:
+        pass
+    return f"slots and wal_keep_size back, re-cloned {ctx.node.name}"
+
+
+@fault("disk-full", "a 128 MB tmpfs as a replica's data dir; it re-clones, becomes leader by "
+       "switchover and rows are inserted until PostgreSQL runs out of space")
+def _b_diskfull(ctx: Ctx):
+    lay, n = ctx.lay, ctx.node
+    old = leader(lay)
+    cluster.stop_member(n)
+    _rm_data_dir(n)
+    n.data_dir.mkdir(mode=0o700)
+    procs.run(["mount", "-t", "tmpfs", "-o", "size=128m,mode=0700", "tmpfs", str(n.data_dir)])
+    uid, gid = cluster._postgres_ids()
+    os.chown(n.data_dir, uid, gid)
+    cluster.start_patroni(lay, n)
+    wait_until(lambda: (cluster.member_status(n) or {}).get("replication_state") == "streaming",
+               60, f"{n.name} to clone into the tmpfs")
+    time.sleep(configs.LOOP_WAIT + 1)
+    patronictl(lay, "switchover", "--leader", old.name, "--candidate", n.name, "--force")
+    wait_until(lambda: (cluster.member_status(n) or {}).get("role") in ("primary", "master")
+               and not (cluster.member_status(n) or {}).get("pending_restart", False), 60,
+               f"{n.name} to become leader")
+    wait_until(lambda: sql(n, "SELECT NOT pg_is_in_recovery()", fetch=True)[0][0], 30,
+               f"{n.name} to leave recovery")
+    sql(n, "CREATE TABLE IF NOT EXISTS lab_fill (id bigint, pad text)")
+    error = None
+    for _ in range(200):
+        try:
+            sql(n, "INSERT INTO lab_fill SELECT g, repeat('f', 1000) FROM generate_series(1, 20000) g",
+                timeout=30)
+        except LabError as exc:
+            error = str(exc)
+            break
+    try:
+        sql(n, "CHECKPOINT", timeout=30)
+    except LabError as exc:
+        error = error or str(exc)
+    ctx.details.update(mount=f"tmpfs size=128m on {n.data_dir}", switched_over_from=old.name,
+                       insert_error=error)
+    _symptom(ctx, r"No space left on device|could not extend file", _pglogs(n) + _plogs(n), 30)
+
+
+@healer("disk-full")
+def _h_diskfull(ctx: Ctx):
+    n = ctx.node
+    cluster.stop_member(n)
+    for mnt in reversed(cluster.mounts_under(n.data_dir)):
+        procs.run(["umount", mnt], check=False)
+    _rm_data_dir(n)
+    return f"unmounted the tmpfs on {n.data_dir} and re-cloned {n.name}"
