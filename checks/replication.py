@@ -71,7 +71,9 @@ def sync_standby(ctx: CheckContext) -> list[Verdict] | Verdict:
               "strict": cfg["synchronous_mode_strict"], "synchronous_mode": cfg["synchronous_mode"],
               "unavailable_members": ", ".join(r["name"] for r in down) or "none",
               "unavailable_list": [r["name"] for r in down],
-              "set_count": set_command("synchronous_node_count", max(1, eligible)),
+              "set_count": set_command("synchronous_node_count",
+                                       max(1, meaning["eligible"] if not meaning["satisfiable"] else eligible)),
+              "can_lower": (not meaning["satisfiable"] and meaning["eligible"] >= 1) or 0 < eligible < n,
               "set_not_strict": set_command("synchronous_mode_strict", False),
               "blocked": w["status"] == "blocked", "waiting_sessions": w["waiting_sessions"],
               "synchronous_standby_names": w.get("synchronous_standby_names")}
@@ -85,7 +87,7 @@ def sync_standby(ctx: CheckContext) -> list[Verdict] | Verdict:
                                     if not r["sync_candidate"]["eligible"] else "") for r in replicas(rows)]
     verdicts: list[Verdict] = []
     if w["status"] == "blocked":
-        verdicts.append(fail(f"writes on {lead['name']} are BLOCKED: {w['text']}", evidence=evidence, values=values,
+        verdicts.append(fail(f"writes on {lead['name']} are {w['text']}", evidence=evidence, values=values,
                              subject=lead["name"]))
     elif w["status"] == "unprotected":
         verdicts.append(warn(f"synchronous replication silently degraded to asynchronous on {lead['name']}: "

@@ -315,10 +315,9 @@ def _failover_row(row: dict[str, Any], cfg: dict[str, Any], sync_key: dict[str, 
         if row.get("streaming") is False:
             reasons.append(f"not streaming (state {row.get('state')})")
     if cfg["synchronous_mode"] == "on" and sync_key.get("leader") and row["name"] not in sync_names \
-            and row.get("in_dcs"):
-        reasons.append("not in /sync: in synchronous_mode only "
-                       + (", ".join(sorted(sync_names)) if sync_names else "no member")
-                       + " may be promoted")
+            and row.get("in_dcs") and row.get("state") in RUNNING_STATES:
+        reasons.append("not in /sync (in synchronous_mode only its members may be promoted; it lists "
+                       + (", ".join(sorted(sync_names)) if sync_names else "none") + ")")
     if cfg["check_timeline"] and isinstance(leader_tl, int) and isinstance(row.get("timeline"), int) \
             and row["timeline"] < leader_tl:
         reasons.append(f"timeline {row['timeline']} behind the cluster's {leader_tl} (check_timeline)")

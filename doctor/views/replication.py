@@ -32,7 +32,7 @@ def replication_view(facts: Facts) -> dict[str, Any]:
         "reference_lsn": m["reference_lsn"],
         "reference_lsn_bytes": m["reference_lsn_bytes"],
         "reference_source": m["reference_source"],
-        "members": [{k: r[k] for k in ROW_KEYS if k in r} for r in m["members"]],
+        "members": [{k: r.get(k) for k in ROW_KEYS} for r in m["members"]],
         "writes": m["writes"],
         "failover": m["failover"],
         "synchronous_node_count": m["synchronous_node_count"],
