@@ -1055,14 +1055,14 @@ def _h_lock_lost(ctx: Ctx):
     return f"nothing to undo; waited for {ctx.node.name} to rejoin (pg_rewind)"
 
 
-@fault("wal-segment-removed", "slots off and wal_keep_size 0, a replica stopped while the leader "
+@fault("wal-segment-removed", "slots off and wal_keep_size 16MB, a replica stopped while the leader "
        "writes and checkpoints, then restarted: the WAL it needs is gone")
 def _b_walgone(ctx: Ctx):
     lay, n = ctx.lay, ctx.node
     ld = leader(lay)
-    patch_config(lay, {"postgresql": {"use_slots": False, "parameters": {"wal_keep_size": "0"}}})
-    wait_until(lambda: sql(ld, "SHOW wal_keep_size", fetch=True)[0][0] == "0", 30,
-               "wal_keep_size = 0 on the leader")
+    patch_config(lay, {"postgresql": {"use_slots": False, "parameters": {"wal_keep_size": "16MB"}}})
+    wait_until(lambda: sql(ld, "SHOW wal_keep_size", fetch=True)[0][0] == "16MB", 30,
+               "wal_keep_size = 16MB on the leader")
     cluster.stop_member(n)
     wait_until(lambda: not sql(ld, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
                                (n.name,), fetch=True), 30, f"slot {n.name} to be dropped")
@@ -1075,7 +1075,7 @@ def _b_walgone(ctx: Ctx):
     sql(ld, "SELECT pg_switch_wal()")
     sql(ld, "CHECKPOINT")
     cluster.start_patroni(lay, n)
-    ctx.details.update(leader=ld.name, replica=n.name, use_slots=False, wal_keep_size="0")
+    ctx.details.update(leader=ld.name, replica=n.name, use_slots=False, wal_keep_size="16MB")
     ctx.state["leader"] = ld.name
     ctx.save()
     _symptom(ctx, r"has already been removed", _pglogs(n) + _plogs(n), 40)
