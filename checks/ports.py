@@ -19,6 +19,18 @@ def _overlaps(listen_addr: str, wanted: list[str]) -> bool:
                for w in wanted)
 
 
+def _etcd_runs_here(ctx: CheckContext) -> bool:
+    """Does an etcd of this node exist: one listening on one of this node's addresses?"""
+    if ctx.settings.get("etcd_here") is not None:
+        return bool(ctx.settings["etcd_here"])
+    mine = set(ctx.node.pg_hosts + ctx.node.rest_hosts) - set(WILDCARDS)
+    for proc in ctx.facts.get("system.processes.etcd") or []:
+        args = " ".join(proc.get("cmdline") or [])
+        if not mine or any(f"//{h}:" in args for h in mine) or "//0.0.0.0:" in args:
+            return True
+    return False
+
+
 def wanted_ports(ctx: CheckContext) -> list[dict[str, Any]]:
     """The (role, hosts, port) triples this node needs."""
     node: NodeView = ctx.node
@@ -26,9 +38,10 @@ def wanted_ports(ctx: CheckContext) -> list[dict[str, Any]]:
         {"role": "postgresql", "hosts": node.pg_hosts, "port": node.pg_port},
         {"role": "restapi", "hosts": node.rest_hosts, "port": node.rest_port},
     ]
-    if ctx.facts.get("system.processes.etcd") or ctx.settings.get("etcd_here"):
+    if _etcd_runs_here(ctx):
+        hosts = [h for h in node.pg_hosts + node.rest_hosts if h not in WILDCARDS]
         for p in (2379, 2380):
-            wanted.append({"role": "etcd", "hosts": [], "port": p})
+            wanted.append({"role": "etcd", "hosts": sorted(set(hosts)), "port": p})
     return wanted
 
 

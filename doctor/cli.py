@@ -285,4 +285,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Under `python -m doctor.cli` this file is __main__; command modules register on the
+    # imported doctor.cli app, so run that one.
+    from doctor.cli import main as _main
+
+    _main()

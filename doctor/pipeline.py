@@ -8,14 +8,12 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import socket
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from doctor import __version__
 from doctor.collect import CollectContext, CollectOptions, run_collectors
-from doctor.collect.config import (apply_env_overrides, discover_config_path, parse_config, read_config_text,
-                                   run_validate_config)
+from doctor.collect.config import apply_env_overrides, discover_config_path, parse_config, read_config_text
 from doctor.engine import CheckContext, Diagnosis, Finding, diagnose, run_checks, verdict_of
 from doctor.facts import FACTS_VERSION, Facts
 from doctor.node import NodeView
@@ -90,21 +88,13 @@ def collect(options: CollectOptions, profile: str = "run", progress: Callable[[s
     facts.set("pgdoctor_version", __version__)
     facts.set("profile", profile)
     ctx = load_config_into(facts, options, redactor)
-    validate: dict[str, Any] = {}
-    validator = None
-    if ctx.config is not None and options.validate_config:
-        def _validate() -> None:
-            validate.update(run_validate_config(ctx.config_path or "", options.timeout))
-        validator = threading.Thread(target=_validate, daemon=True)
-        validator.start()
     results = run_collectors(ctx, profile=profile, progress=progress)
     timings = results.pop("_timings", {})
+    validate = results.pop("config_validate", None)
     for domain, value in results.items():
         facts.set(domain, redactor.data(value, domain))
-    if validator is not None:
-        validator.join(max(options.timeout, 10))
-        if validate:
-            facts.data["config"]["validate"] = redactor.data(validate, "config")
+    if validate and "config" in facts.data:
+        facts.data["config"]["validate"] = redactor.data(validate, "config")
     facts.set("timings", timings)
     return facts, ctx
 

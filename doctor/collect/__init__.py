@@ -78,7 +78,7 @@ def _import_builtin_collectors() -> None:
     import doctor.collect as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
-        if not mod.name.startswith("_") and mod.name not in ("config",):
+        if not mod.name.startswith("_") and mod.name != "config":
             importlib.import_module(f"doctor.collect.{mod.name}")
 
 

@@ -152,18 +152,37 @@ def apply_env_overrides(config: dict[str, Any], env: dict[str, str] | None = Non
     return applied
 
 
+PATRONI_GLOBS = ("/opt/*/venv/bin/patroni", "/opt/*/bin/patroni", "/opt/*/*/venv/bin/patroni",
+                 "/usr/local/bin/patroni", "/usr/bin/patroni", "/var/lib/postgresql/*/bin/patroni")
+
+
+def patroni_candidates() -> list[str]:
+    """Every distinct Patroni executable on this host: $PATH first, then the usual venvs and packages."""
+    import glob
+
+    found: list[str] = []
+    which = shutil.which("patroni")
+    for path in ([which] if which else []) + [p for g in PATRONI_GLOBS for p in sorted(glob.glob(g))]:
+        real = os.path.realpath(path)
+        if os.access(path, os.X_OK) and real not in [os.path.realpath(f) for f in found]:
+            found.append(path)
+    return found
+
+
+def find_patroni() -> str | None:
+    candidates = patroni_candidates()
+    return candidates[0] if candidates else None
+
+
 def run_validate_config(path: str, timeout: float) -> dict[str, Any]:
     """Run ``patroni --validate-config --ignore-listen-port`` and keep what it says as evidence."""
-    exe = shutil.which("patroni") or next(
-        (p for p in ("/opt/pgdoctor-lab/venv/bin/patroni", "/usr/bin/patroni", "/usr/local/bin/patroni") if os.path.exists(p)),
-        None,
-    )
+    exe = find_patroni()
     if not exe:
         return {"available": False}
     try:
         proc = subprocess.run(
             [exe, "--validate-config", "--ignore-listen-port", path],
-            capture_output=True, text=True, timeout=max(timeout, 10), stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=timeout + 1, stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {"available": True, "error": error_data(exc)}

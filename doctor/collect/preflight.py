@@ -30,13 +30,12 @@ import yaml
 
 from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
+from doctor.collect.config import PATRONI_GLOBS, patroni_candidates
 from doctor.collect.system import expected_pg_user, find_pg_bin_dir
 from doctor.errors import error_data
 from doctor.node import NodeView, split_host_port
 
 PG_TOOLS = ("postgres", "pg_ctl", "initdb", "pg_basebackup", "pg_rewind", "pg_controldata")
-PATRONI_GLOBS = ("/opt/*/venv/bin/patroni", "/opt/*/bin/patroni", "/opt/*/*/venv/bin/patroni",
-                 "/usr/local/bin/patroni", "/usr/bin/patroni", "/var/lib/postgresql/*/bin/patroni")
 UNIT_PATHS = ("/etc/systemd/system/patroni.service", "/lib/systemd/system/patroni.service",
               "/usr/lib/systemd/system/patroni.service")
 TIME_DAEMONS = ("chronyd", "ntpd", "systemd-timesyncd", "openntpd", "timesyncd")
@@ -157,16 +156,6 @@ def _policy_rc_denies() -> bool:
 # --------------------------------------------------------------------------- Patroni
 
 
-def _patroni_candidates() -> list[str]:
-    found: list[str] = []
-    which = shutil.which("patroni")
-    for path in ([which] if which else []) + [p for g in PATRONI_GLOBS for p in sorted(glob.glob(g))]:
-        real = os.path.realpath(path)
-        if os.access(path, os.X_OK) and real not in [os.path.realpath(f) for f in found]:
-            found.append(path)
-    return found
-
-
 def _interpreter(script: str) -> str | None:
     try:
         with open(script, "rb") as fh:
@@ -191,7 +180,7 @@ ETCD3_PROBE = ("import sys\n"
 
 def patroni_install(timeout: float, pg_user: str) -> dict[str, Any]:
     """Patroni's executable, version, the interpreter it runs on and whether its etcd3 DCS imports."""
-    cands = _patroni_candidates()
+    cands = patroni_candidates()
     out: dict[str, Any] = {"candidates": cands, "found": bool(cands)}
     if not cands:
         out["searched"] = ["$PATH"] + list(PATRONI_GLOBS)

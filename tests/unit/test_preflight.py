@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 
 from doctor.commands.preflight import apply_ignore, checklist, parse_ignore

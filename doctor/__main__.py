@@ -1,0 +1,5 @@
+"""`python -m doctor` runs the pgdoctor command line."""
+
+from doctor.cli import main
+
+main()
