@@ -1,0 +1,64 @@
+"""Hostile surroundings: a hung etcd, a refused REST API. Each is a finding, never a hang or a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = (REPO / "examples" / "patroni.yml").read_text()
+
+
+@pytest.fixture
+def hung_etcd():
+    """A TCP server on 127.0.9.5:2379 that accepts connections and never answers."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.9.5", 2379))
+    srv.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield "127.0.9.5:2379"
+    stop.set()
+    t.join(2)
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def test_hung_etcd_is_a_timeout_finding_not_a_hang(hung_etcd, tmp_path):
+    cfg = tmp_path / "patroni.yml"
+    text = EXAMPLE.replace("127.0.0.11", "127.0.9.5")
+    text = text.replace("    - 127.0.0.12:2379\n", "").replace("    - 127.0.0.13:2379\n", "")
+    cfg.write_text(text)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    # The outer timeout only guards the test run itself; pgdoctor is bounded by its own --timeout.
+    out = subprocess.run([sys.executable, "-m", "doctor", "run", "-c", str(cfg), "--timeout", "1", "--format", "json",
+                          "--no-logs"], capture_output=True, text=True, env=env, timeout=60)
+    assert "Traceback" not in out.stderr
+    report = json.loads(out.stdout)
+    first = report["diagnoses"][0]
+    assert first["id"] == "dcs-unreachable"
+    assert "127.0.9.5:2379" in first["summary"] and "timeout" in first["summary"]
+    # Patroni's REST API at the same address refuses: its own finding, after the DCS.
+    ids = [d["id"] for d in report["diagnoses"]]
+    assert "rest-api-unreachable" in ids and ids.index("rest-api-unreachable") > 0
