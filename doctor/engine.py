@@ -252,6 +252,7 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
         status = "fail" if any(f.status == "fail" for f in fs) else ("warn" if fs else _log_status(logs, book))
         values = dict(node_values)
         for m in reversed(logs):
+            values.update(_pattern_values(book, m, node_values))
             values.update({k: v for k, v in (m.get("groups") or {}).items() if v is not None})
         for f in reversed(fs):
             values.update(f.values)
@@ -261,9 +262,7 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
         for f in fs:
             evidence.extend(e for e in f.evidence if e not in evidence)
         for m in logs:
-            line = m.get("sample") or m.get("pattern")
-            count = m.get("count", 1)
-            evidence.append(f"[{m.get('source', 'log')}] x{count} {line}")
+            evidence.append(log_evidence(m))
         title = book.title if book else pid
         severity = book.severity if book else "error"
         diagnoses.append(Diagnosis(
@@ -276,12 +275,39 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
     for d in diagnoses:
         for other in diagnoses:
             book = playbooks.get(other.id)
-            if book and d.id in book.explains and other.id in present and other.id != d.id:
+            own = playbooks.get(d.id)
+            explains = (book and d.id in book.explains) or (own and other.id in own.explained_by)
+            if explains and other.id in present and other.id != d.id and other.id not in d.caused_by:
                 d.caused_by.append(other.id)
     diagnoses.sort(key=lambda d: (
         _STATUS_RANK.get(d.status, 9) if not d.caused_by else 5,
         d.layer, _SEVERITY_RANK.get(d.severity, 9), d.id))
     return diagnoses
+
+
+def _pattern_values(book: Playbook | None, match: dict[str, Any], node_values: dict[str, Any]) -> dict[str, Any]:
+    """Fix values a log pattern implies (e.g. the REST port behind "already a node named"), rendered
+    with the node's values; the match's own regex groups override them."""
+    if book is None:
+        return {}
+    for p in book.patterns:
+        if p.id == match.get("pattern") and p.values:
+            from doctor.playbooks import render_value
+            return {k: render_value(v, node_values) for k, v in p.values.items()}
+    return {}
+
+
+def log_evidence(m: dict[str, Any]) -> str:
+    """One evidence line for a counted log match: where, how often, when, and the line itself."""
+    line = m.get("sample") or m.get("pattern")
+    count = m.get("count", 1)
+    first, last = m.get("first"), m.get("last")
+    when = ""
+    if first and last and first != last:
+        when = f" {first} … {last}"
+    elif first:
+        when = f" {first}"
+    return f"[{m.get('source', 'log')}] x{count}{when}: {line}"
 
 
 def _log_status(logs: list[dict[str, Any]], book: Playbook | None) -> str:

@@ -19,6 +19,7 @@ import jinja2
 import yaml
 
 SEVERITIES = ("critical", "error", "warning", "info")
+LOG_KINDS = ("patroni", "postgres", "etcd", "pg_basebackup", "pg_rewind", "any")
 SECTION_RE = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
 CODE_RE = re.compile(r"```[a-z]*\n(.*?)```", re.DOTALL)
 
@@ -49,6 +50,8 @@ class LogPattern:
     event: str | None = None  # a timeline event this line marks (leader-acquired, promoted, ...)
     min_count: int = 1  # how many occurrences before it counts as a problem
     severity: str | None = None
+    min_span: float = 0.0  # seconds between first and last occurrence before it counts (transient noise)
+    values: dict[str, str] = field(default_factory=dict)  # extra fix values, Jinja over the node's values
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Playbook:
     sections: dict[str, str]
     patterns: list[LogPattern] = field(default_factory=list)
     source: str = ""
+    explained_by: list[str] = field(default_factory=list)  # causes, named from the consequence's side
 
     def section(self, name: str) -> str:
         return self.sections.get(name.lower(), "")
@@ -77,6 +81,14 @@ class Playbook:
     def fix_commands(self, values: dict[str, Any]) -> list[str]:
         """The shell commands of the Fix section, rendered, one string per code block line group."""
         return [block.strip() for block in CODE_RE.findall(self.render("fix", values)) if block.strip()]
+
+
+def render_value(template: str, values: dict[str, Any]) -> str:
+    """Render one small Jinja template (a pattern's ``values``) with the node's values."""
+    try:
+        return _ENV.from_string(template).render(**values)
+    except jinja2.TemplateError:
+        return template
 
 
 def parse_playbook(text: str, source: str = "") -> Playbook:
@@ -108,11 +120,15 @@ def parse_playbook(text: str, source: str = "") -> Playbook:
             id=str(p.get("id") or f"{meta['id']}-{i + 1}"), regex=p["regex"], log=str(p.get("log", "any")),
             playbook=meta["id"], benign=bool(p.get("benign", False)), event=p.get("event"),
             min_count=int(p.get("min_count", 1)), severity=p.get("severity"),
+            min_span=float(p.get("min_span", 0) or 0), values={str(k): str(v) for k, v in (p.get("values") or {}).items()},
         ))
+        if patterns[-1].log not in LOG_KINDS:
+            raise PlaybookError(f"{source}: pattern {patterns[-1].id}: log must be one of {LOG_KINDS}")
     return Playbook(
         id=str(meta["id"]), title=str(meta["title"]), severity=str(meta["severity"]),
         layer=int(meta.get("layer", 50)), explains=list(meta.get("explains") or []),
         sections=sections, patterns=patterns, source=source,
+        explained_by=list(meta.get("explained_by") or []),
     )
 
 

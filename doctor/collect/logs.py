@@ -1,0 +1,45 @@
+"""Collector: this node's logs, scanned for the playbooks' known messages.
+
+It finds the sources by itself from the config (Patroni's log.dir, PostgreSQL's log
+directory inside the data dir, the journal), reads them back to ``--since``, and stores
+counted matches, a timeline of events and what was read (or why not) in facts["logs"].
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from doctor.collect import CollectContext, collector
+from doctor.logscan import patterns_from
+from doctor.logscan.discover import node_sources
+from doctor.logscan.scan import Scanner
+from doctor.logscan.timeparse import time_bound
+from doctor.node import NodeView
+
+
+@collector("logs", profiles=("run", "bundle"))
+def collect_logs(ctx: CollectContext) -> dict[str, Any]:
+    opts = ctx.options
+    if not opts.read_logs:
+        return {"skipped": "log reading turned off (--no-logs)", "sources": [], "matches": [], "events": []}
+    started = time.monotonic()
+    since = time_bound(opts.since) if opts.since else None
+    until = time_bound(opts.until) if opts.until else None
+    node = NodeView(ctx.config or {}, ctx.config_path)
+    sources, notes, where = node_sources(node, since, until, timeout=max(1.0, opts.timeout),
+                                         units=opts.units, extra_files=list(opts.log_files))
+
+    def redact(text: str) -> str:
+        return ctx.redactor.text(text, "logs") if ctx.redactor is not None else text
+
+    # leave a margin inside the collectors' shared deadline (timeout * 2 + 2)
+    scanner = Scanner(patterns_from(), since=since, until=until, redact=redact,
+                      deadline=started + max(1.0, opts.timeout * 2 - 0.5))
+    scanner.notes.extend(notes)
+    scanner.scan(sources)
+    facts = scanner.facts()
+    facts["found"] = where
+    facts["since"] = opts.since
+    facts["seconds"] = round(time.monotonic() - started, 3)
+    return facts

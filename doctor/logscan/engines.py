@@ -1,0 +1,108 @@
+"""Multi-pattern search over blocks of log lines: Hyperscan when installed, else a literal prefilter.
+
+Both engines answer the same question — which (line, pattern) pairs *may* match — and
+both over-approximate; the scanner confirms every candidate with the pattern's Python
+regex on the line itself. So the two engines give identical results by construction,
+and the test suite checks it on every sample log.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from doctor.logscan.regex import required_literals, to_hyperscan
+
+
+class Engine(Protocol):
+    name: str
+
+    def candidates(self, block: bytes) -> list[tuple[int, int]]:
+        """Sorted, unique (line start offset, pattern index) pairs worth confirming."""
+
+
+class LiteralEngine:
+    """Pure Python: find each pattern's required literal with ``bytes.find`` (C speed), then confirm."""
+
+    name = "re"
+
+    def __init__(self, regexes: Sequence[str]) -> None:
+        self._literals: list[list[bytes]] = []
+        for rx in regexes:
+            lits = required_literals(rx)
+            if not lits:
+                raise ValueError(f"pattern has no literal text to search for: {rx!r}")
+            self._literals.append([lit.encode("utf-8") for lit in lits])
+
+    def candidates(self, block: bytes) -> list[tuple[int, int]]:
+        found: set[tuple[int, int]] = set()
+        find, rfind = block.find, block.rfind
+        for idx, lits in enumerate(self._literals):
+            for lit in lits:
+                pos = find(lit)
+                while pos >= 0:
+                    start = rfind(b"\n", 0, pos) + 1
+                    found.add((start, idx))
+                    end = find(b"\n", pos)
+                    if end < 0:
+                        break
+                    pos = find(lit, end)
+        return sorted(found)
+
+
+class HyperscanEngine:
+    """Hyperscan block mode: one pass over the block for every pattern at once."""
+
+    name = "hyperscan"
+
+    def __init__(self, regexes: Sequence[str]) -> None:
+        import hyperscan
+
+        self._hs = hyperscan
+        self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        flags = hyperscan.HS_FLAG_MULTILINE
+        self._db.compile(expressions=[to_hyperscan(rx) for rx in regexes], ids=list(range(len(regexes))),
+                         elements=len(regexes), flags=[flags] * len(regexes))
+        self._scratch = hyperscan.Scratch(self._db)
+
+    def candidates(self, block: bytes) -> list[tuple[int, int]]:
+        hits: list[tuple[int, int]] = []
+        append = hits.append
+
+        def on_match(idx: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            append((to, idx))
+
+        self._db.scan(block, match_event_handler=on_match, scratch=self._scratch)
+        if not hits:
+            return []
+        rfind = block.rfind
+        found = set()
+        last: dict[int, int] = {}
+        for to, idx in hits:
+            # a match ending at `to` lies on the line that holds byte to-1
+            start = rfind(b"\n", 0, max(to - 1, 0)) + 1 if to else 0
+            if last.get(idx) == start:
+                continue
+            last[idx] = start
+            found.add((start, idx))
+        return sorted(found)
+
+
+def hyperscan_available() -> bool:
+    try:
+        import hyperscan  # noqa: F401
+    except Exception:  # an import that fails in any way means: not usable here
+        return False
+    return True
+
+
+def make_engine(regexes: Sequence[str], name: str = "auto") -> Engine:
+    """``auto`` picks Hyperscan when it can be imported and compiles these patterns; else ``re``."""
+    if name in ("auto", "hyperscan") and hyperscan_available():
+        try:
+            return HyperscanEngine(regexes)
+        except Exception:
+            if name == "hyperscan":
+                raise
+    elif name == "hyperscan":
+        raise RuntimeError("the hyperscan module is not installed (pip install 'pgdoctor[fast]')")
+    return LiteralEngine(regexes)

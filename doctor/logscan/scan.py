@@ -1,0 +1,265 @@
+"""The scanner: sources -> candidate lines (engine) -> confirmed matches -> counted matches and events.
+
+Repeated lines are counted, not kept: each (source, pattern) pair holds one
+aggregate with its count, first and last time, the named groups and one real,
+redacted sample line. Event lines feed a short, bounded timeline.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from doctor.logscan.engines import Engine, make_engine
+from doctor.logscan.parse import Line, is_structured, parse_line
+from doctor.logscan.sources import LINE_CAP, Source, SourceStats, open_error_note, read_blocks
+from doctor.playbooks import LogPattern
+
+SAMPLE_CAP = 400
+MAX_EVENTS = 400
+_TIME_LOOKBACK = 8
+_STRICT_KINDS = ("patroni", "postgres", "etcd")
+
+
+@dataclass
+class _Agg:
+    pattern: LogPattern
+    source: str
+    count: int = 0
+    first: str | None = None
+    last: str | None = None
+    first_ts: float | None = None
+    last_ts: float | None = None
+    sample: str = ""
+    level: str | None = None
+    groups: dict[str, Any] = field(default_factory=dict)
+    raw_groups: dict[str, Any] | None = None
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+
+class Scanner:
+    """Scan sources for the playbooks' patterns; collect ``matches``, ``events`` and per-source facts."""
+
+    def __init__(self, patterns: Sequence[LogPattern], engine: str | Engine = "auto", since: float | None = None,
+                 until: float | None = None, redact: Callable[[str], str] | None = None,
+                 deadline: float | None = None, block_size: int | None = None) -> None:
+        self.patterns = list(patterns)
+        self.confirm = [re.compile(p.regex, re.ASCII) for p in self.patterns]
+        self.engine: Engine = make_engine([p.regex for p in self.patterns], engine) if isinstance(engine, str) \
+            else engine
+        self.since, self.until = since, until
+        self.redact = redact or (lambda s: s)
+        self.deadline = deadline
+        self.block_size = block_size
+        self._aggs: dict[tuple[str, int], _Agg] = {}
+        self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_EVENTS)
+        self.sources: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+
+    # ------------------------------------------------------------------ reading
+
+    def scan(self, sources: Iterable[Source]) -> "Scanner":
+        for src in sources:
+            self.sources.append(self.scan_source(src).as_dict())
+        return self
+
+    def scan_source(self, src: Source) -> SourceStats:
+        stats = src.stats()
+        try:
+            stream = src.open(stats)
+        except Exception as exc:  # unreadable input is a note, never a crash
+            stats.errors.append({"kind": type(exc).__name__, "message": open_error_note(exc, src.label)})
+            src.close()
+            return stats
+        stats.read = True
+        mode: str | None = None
+        first = True
+        try:
+            kwargs = {"block_size": self.block_size} if self.block_size else {}
+            for block in read_blocks(stream, stats, **kwargs):
+                if first:
+                    mode = is_structured(block[:4096])
+                    first = False
+                stats.lines += block.count(b"\n")
+                if b"\x00" in block:
+                    stats.nul_bytes += block.count(b"\x00")
+                    block = block.replace(b"\x00", b"")
+                if not block.isascii():
+                    try:
+                        block.decode("utf-8")
+                    except UnicodeDecodeError:
+                        stats.invalid_utf8 = True
+                if mode:
+                    self._scan_structured(block, src, stats)
+                else:
+                    self._scan_raw(block, src, stats)
+                if self.deadline is not None and time.monotonic() > self.deadline:
+                    stats.notes.append("stopped early: the time budget for reading logs ran out")
+                    break
+        except Exception as exc:  # a reader bug must not lose the other sources
+            stats.errors.append({"kind": type(exc).__name__, "message": f"{src.label}: {exc}"})
+        finally:
+            src.close()
+        err = getattr(src, "stderr", "")
+        if err:
+            stats.notes.append(err.splitlines()[0][:300])
+        return stats
+
+    def _scan_raw(self, block: bytes, src: Source, stats: SourceStats) -> None:
+        cands = self.engine.candidates(block)
+        if not cands:
+            return
+        parsed: dict[int, tuple[str, Line]] = {}
+        for start, idx in cands:
+            if start not in parsed:
+                end = block.find(b"\n", start)
+                raw = block[start:end if end >= 0 else len(block)]
+                if len(raw) > LINE_CAP:
+                    raw = raw[:LINE_CAP]
+                text = raw.decode("utf-8", "replace")
+                parsed[start] = (text, None)  # type: ignore[assignment]
+            text, line = parsed[start]
+            m = self.confirm[idx].search(text)
+            if not m:
+                continue
+            if line is None:
+                line = parse_line(text, src.kind)
+                if line.ts is None:
+                    self._inherit_time(block, start, line, src.kind)
+                parsed[start] = (text, line)
+            self._record(idx, m, text, line, src)
+
+    def _scan_structured(self, block: bytes, src: Source, stats: SourceStats) -> None:
+        lines = [parse_line(raw.decode("utf-8", "replace"), src.kind) for raw in block.split(b"\n")[:-1]]
+        texts = [(ln.raw if ln.raw is not None else ln.message).replace("\n", " ").replace("\r", " ")
+                 for ln in lines]
+        joined = ("\n".join(texts) + "\n").encode("utf-8", "replace")
+        cands = self.engine.candidates(joined)
+        if not cands:
+            return
+        offsets: dict[int, int] = {}
+        pos = 0
+        for i, t in enumerate(texts):
+            offsets[pos] = i
+            pos += len(t.encode("utf-8", "replace")) + 1
+        for start, idx in cands:
+            i = offsets.get(start)
+            if i is None:
+                continue
+            m = self.confirm[idx].search(texts[i])
+            if m:
+                self._record(idx, m, texts[i], lines[i], src)
+
+    @staticmethod
+    def _inherit_time(block: bytes, start: int, line: Line, kind: str | None) -> None:
+        """Untimed lines (tool output, DETAIL, tracebacks) take the time of the line before them."""
+        end = start - 1
+        for _ in range(_TIME_LOOKBACK):
+            if end <= 0:
+                return
+            begin = block.rfind(b"\n", 0, end) + 1
+            prev = parse_line(block[begin:end][:LINE_CAP].decode("utf-8", "replace"), kind)
+            if prev.ts is not None:
+                line.time, line.ts = prev.time, prev.ts
+                return
+            end = begin - 1
+
+    # ------------------------------------------------------------------ recording
+
+    def _record(self, idx: int, m: re.Match[str], text: str, line: Line, src: Source) -> None:
+        p = self.patterns[idx]
+        if line.ts is not None:
+            if self.since is not None and line.ts < self.since:
+                return
+            if self.until is not None and line.ts > self.until:
+                return
+        if p.log in _STRICT_KINDS:
+            kind = line.kind or src.kind
+            if kind is not None and kind != p.log:
+                return
+        groups = {k: v for k, v in m.groupdict().items() if v is not None}
+        key = (src.label, idx)
+        agg = self._aggs.get(key)
+        if agg is None:
+            agg = self._aggs[key] = _Agg(p, src.label, first=line.time, first_ts=line.ts)
+        agg.count += 1
+        if line.time is not None:
+            if agg.first is None:
+                agg.first, agg.first_ts = line.time, line.ts
+            agg.last, agg.last_ts = line.time, line.ts
+        if agg.count == 1 or groups != agg.raw_groups:
+            # the sample and its groups follow the latest distinct values: the current state
+            agg.raw_groups = groups
+            agg.sample = self.redact(text.strip()[:SAMPLE_CAP])
+            agg.level = line.level
+            agg.groups = {k: self.redact(v) for k, v in groups.items()}
+            for k, v in agg.groups.items():
+                seen = agg.values.setdefault(k, [])
+                if len(seen) < 5 and v not in seen:
+                    seen.append(v)
+        if p.event:
+            self._add_event(p, line, text, groups, src)
+
+    def _add_event(self, p: LogPattern, line: Line, text: str, groups: dict[str, Any], src: Source) -> None:
+        prev = self._events[-1] if self._events else None
+        if prev and prev["pattern"] == p.id and prev["source"] == src.label:
+            prev["count"] += 1
+            prev["last"] = line.time
+            return
+        self._events.append({
+            "time": line.time, "ts": line.ts, "event": p.event, "playbook": p.playbook, "pattern": p.id,
+            "source": src.label, "message": self.redact(line.message.strip()[:SAMPLE_CAP]),
+            "groups": {k: self.redact(str(v)) for k, v in groups.items()}, "count": 1, "last": None,
+        })
+
+    # ------------------------------------------------------------------ results
+
+    def matches(self) -> list[dict[str, Any]]:
+        out = []
+        for agg in self._aggs.values():
+            p = agg.pattern
+            span = (agg.last_ts - agg.first_ts) if agg.first_ts is not None and agg.last_ts is not None else None
+            quiet_reason = None
+            if p.benign:
+                quiet_reason = "benign"
+            elif agg.count < p.min_count:
+                quiet_reason = f"seen {agg.count} time(s), fewer than {p.min_count}"
+            elif p.min_span and span is not None and span < p.min_span:
+                quiet_reason = f"lasted {span:.0f}s, less than {p.min_span:.0f}s"
+            m: dict[str, Any] = {
+                "playbook": p.playbook, "pattern": p.id, "log": p.log, "source": agg.source, "count": agg.count,
+                "first": agg.first, "last": agg.last, "sample": agg.sample, "level": agg.level,
+                "groups": agg.groups, "values": agg.values, "benign": quiet_reason is not None,
+            }
+            if quiet_reason:
+                m["quiet_reason"] = quiet_reason
+            if p.event:
+                m["event"] = p.event
+            if p.severity:
+                m["severity"] = p.severity
+            out.append(m)
+        out.sort(key=lambda m: (m["benign"], m["playbook"], m["first"] or "", m["pattern"]))
+        return out
+
+    def events(self) -> list[dict[str, Any]]:
+        evs = sorted(self._events, key=lambda e: (e["ts"] is None, e["ts"] or 0.0))
+        merged: list[dict[str, Any]] = []
+        for e in evs:
+            prev = merged[-1] if merged else None
+            if prev and prev["pattern"] == e["pattern"] and prev["source"] == e["source"]:
+                prev["count"] += e["count"]
+                prev["last"] = e["last"] or e["time"]
+                continue
+            merged.append(dict(e))
+        for e in merged:
+            e.pop("ts", None)
+            if not e.get("last"):
+                e.pop("last", None)
+        return merged
+
+    def facts(self) -> dict[str, Any]:
+        return {"engine": self.engine.name, "sources": self.sources, "matches": self.matches(),
+                "events": self.events(), "notes": list(self.notes)}

@@ -1,0 +1,247 @@
+"""Where log text comes from: files (plain, .gz, rotated), stdin, and the systemd journal.
+
+Every source is read as a stream of blocks made of whole lines, with bounded memory:
+a line longer than ``LINE_CAP`` is cut (the rest of it is skipped) and the reader goes
+on. Whatever goes wrong — a missing or unreadable file, a truncated gzip, a journal that
+does not exist — becomes a note on the source, never an exception for the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import io
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import zlib
+from dataclasses import dataclass, field
+from typing import IO, Iterator
+
+BLOCK_SIZE = 8 * 1024 * 1024
+LINE_CAP = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class SourceStats:
+    """What reading a source gave: the facts entry for it."""
+
+    label: str
+    kind: str | None = None
+    path: str | None = None
+    unit: str | None = None
+    lines: int = 0
+    bytes: int = 0
+    read: bool = False
+    long_lines: int = 0
+    nul_bytes: int = 0
+    invalid_utf8: bool = False
+    notes: list[str] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d: dict = {"label": self.label, "kind": self.kind, "lines": self.lines, "bytes": self.bytes,
+                   "read": self.read}
+        if self.path:
+            d["path"] = self.path
+        if self.unit:
+            d["unit"] = self.unit
+        notes = list(self.notes)
+        if self.long_lines:
+            notes.append(f"{self.long_lines} line(s) longer than {LINE_CAP // 1024} KiB were cut to that length")
+        if self.nul_bytes:
+            notes.append(f"{self.nul_bytes} NUL byte(s) ignored")
+        if self.invalid_utf8:
+            notes.append("invalid UTF-8 replaced")
+        if notes:
+            d["notes"] = notes
+        if self.errors:
+            d["errors"] = self.errors
+        return d
+
+
+class Source:
+    """A readable log: ``open()`` returns a binary stream or raises OSError."""
+
+    label = "log"
+    kind: str | None = None
+    path: str | None = None
+    unit: str | None = None
+
+    def open(self, stats: SourceStats) -> IO[bytes]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
+
+    def stats(self) -> SourceStats:
+        return SourceStats(label=self.label, kind=self.kind, path=self.path, unit=self.unit)
+
+
+class FileSource(Source):
+    """A log file; gzip is recognised by its magic bytes, so ``x.log.2.gz`` and ``x.gz`` both work.
+
+    ``tail_bytes`` bounds how much of a huge plain file is read: only its end, the recent part.
+    """
+
+    def __init__(self, path: str, kind: str | None = None, tail_bytes: int | None = None) -> None:
+        self.path = path
+        self.label = path
+        self.kind = kind
+        self.tail_bytes = tail_bytes
+        self._fh: IO[bytes] | None = None
+
+    def open(self, stats: SourceStats) -> IO[bytes]:
+        if os.path.isdir(self.path):
+            raise IsADirectoryError(21, "is a directory", self.path)
+        fh = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        head = fh.read(2)
+        fh.seek(0)
+        if head == GZIP_MAGIC:
+            self._fh = fh
+            return gzip.GzipFile(fileobj=fh, mode="rb")
+        if self.tail_bytes:
+            size = os.fstat(fh.fileno()).st_size
+            if size > self.tail_bytes:
+                fh.seek(size - self.tail_bytes)
+                fh.readline()  # start on a whole line
+                stats.notes.append(f"only the last {self.tail_bytes // (1024 * 1024)} MiB of "
+                                   f"{size // (1024 * 1024)} MiB read")
+        self._fh = fh
+        return fh
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class StdinSource(Source):
+    label = "<stdin>"
+
+    def __init__(self, stream: IO[bytes] | None = None) -> None:
+        self._stream = stream
+
+    def open(self, stats: SourceStats) -> IO[bytes]:
+        stream = self._stream if self._stream is not None else sys.stdin.buffer
+        head = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
+        if head == GZIP_MAGIC:
+            return gzip.GzipFile(fileobj=stream, mode="rb")
+        return stream
+
+
+class JournalSource(Source):
+    """``journalctl -u UNIT -o json`` between since and until, killed at the deadline."""
+
+    def __init__(self, unit: str, since: float | None = None, until: float | None = None,
+                 timeout: float = 10.0, journalctl: str | None = None) -> None:
+        self.unit = unit
+        self.label = f"journal:{unit}"
+        from doctor.logscan.parse import ident_kind
+        self.kind = ident_kind(unit)
+        self.since, self.until, self.timeout = since, until, timeout
+        self.journalctl = journalctl or shutil.which("journalctl")
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._timer: threading.Timer | None = None
+
+    def argv(self) -> list[str]:
+        argv = [self.journalctl or "journalctl", "-u", self.unit, "-o", "json", "--no-pager", "-q"]
+        if self.since is not None:
+            argv += ["--since", _journal_time(self.since)]
+        if self.until is not None:
+            argv += ["--until", _journal_time(self.until)]
+        return argv
+
+    def open(self, stats: SourceStats) -> IO[bytes]:
+        if not self.journalctl:
+            raise FileNotFoundError(2, "journalctl is not installed", "journalctl")
+        self._proc = subprocess.Popen(self.argv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      stdin=subprocess.DEVNULL)
+        self._timer = threading.Timer(self.timeout, self._kill, args=(stats,))
+        self._timer.daemon = True
+        self._timer.start()
+        assert self._proc.stdout is not None
+        return self._proc.stdout
+
+    def _kill(self, stats: SourceStats) -> None:
+        if self._proc and self._proc.poll() is None:
+            stats.notes.append(f"journalctl stopped after {self.timeout:.0f}s; later entries not read")
+            self._proc.kill()
+
+    def close(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        if self._proc is not None:
+            try:
+                _, err = self._proc.communicate(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                err = b""
+            self.stderr = (err or b"").decode("utf-8", "replace").strip()
+            self.returncode = self._proc.returncode
+
+
+def _journal_time(ts: float) -> str:
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def read_blocks(stream: IO[bytes], stats: SourceStats, block_size: int = BLOCK_SIZE,
+                line_cap: int = LINE_CAP) -> Iterator[bytes]:
+    """Yield blocks of whole lines (each ending in ``\\n``), no line longer than ``line_cap``.
+
+    Memory stays within about ``block_size + line_cap`` whatever the input.
+    """
+    carry = b""
+    skipping = False  # inside an over-long line: drop bytes until its newline
+    while True:
+        try:
+            data = stream.read(block_size)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            stats.notes.append(f"compressed data ends early or is damaged ({exc}); read what came before")
+            data = b""
+        except OSError as exc:
+            stats.notes.append(f"read error: {exc.strerror or exc}; read what came before")
+            data = b""
+        if not data:
+            break
+        stats.bytes += len(data)
+        if skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                continue
+            data = data[nl + 1:]
+            skipping = False
+        buf = carry + data if carry else data
+        last_nl = buf.rfind(b"\n")
+        if last_nl < 0:
+            carry = buf
+        else:
+            block, carry = buf[:last_nl + 1], buf[last_nl + 1:]
+            yield block
+        if len(carry) > line_cap:
+            stats.long_lines += 1
+            yield carry[:line_cap] + b"\n"
+            carry = b""
+            skipping = True
+    if carry:
+        yield carry + b"\n"
+
+
+def open_error_note(exc: BaseException, what: str) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"{what}: does not exist"
+    if isinstance(exc, PermissionError):
+        return f"{what}: not readable by this user (run pgdoctor as root or as the postgres user)"
+    if isinstance(exc, IsADirectoryError):
+        return f"{what}: is a directory"
+    if isinstance(exc, OSError):
+        return f"{what}: cannot be read: {exc.strerror or exc}"
+    return f"{what}: cannot be read: {exc}"
+
+
+def as_stream(data: bytes) -> IO[bytes]:
+    """A bytes object as a readable stream (tests, stdin replacements)."""
+    return io.BufferedReader(io.BytesIO(data))  # type: ignore[arg-type]

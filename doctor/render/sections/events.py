@@ -1,0 +1,39 @@
+"""Terminal section: the timeline of events read from the logs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from doctor.render.sections import text_section
+
+EVENT_STYLE = {"demotion": "yellow", "leader-lost": "yellow", "crash": "red", "bootstrap-failed": "red",
+               "clone-failed": "red", "promotion": "green", "leader-acquired": "green", "timeline-change": "cyan",
+               "rewind": "cyan"}
+
+
+@text_section("events", order=30)
+def render_events(console: Console, events: list[dict[str, Any]]) -> None:
+    if not events:
+        return
+    table = Table(title="What happened (from the logs)", title_justify="left", show_edge=False, box=None,
+                  pad_edge=False)
+    table.add_column("time", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("where", no_wrap=True)
+    table.add_column("line", overflow="fold")
+    for e in events:
+        when = str(e.get("time") or "?").replace("T", " ")[:23]
+        count = e.get("count") or 1
+        msg = str(e.get("message") or "")[:160] + (f"  (x{count}, until {str(e.get('last'))[11:19]})"
+                                                   if count > 1 and e.get("last") else "")
+        style = EVENT_STYLE.get(str(e.get("event")), "")
+        ev = escape(str(e.get("event")))
+        table.add_row(escape(when), f"[{style}]{ev}[/]" if style else ev,
+                      escape(os.path.basename(str(e.get("source") or ""))), escape(msg))
+    console.print()
+    console.print(table)

@@ -1,0 +1,33 @@
+"""The timeline view: what happened on this node, in order, read from its logs.
+
+Bootstrap, clone, leader acquired or lost, demotion, promotion, timeline change, rewind,
+configuration change, shutdown — each with its time, so the operator sees what came
+before the failure. Consecutive repeats are already counted by the scanner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from doctor.facts import Facts
+from doctor.views import view
+
+MAX_SHOWN = 60
+
+
+@view("events", commands=("run", "analyze", "logs"))
+def events(facts: Facts) -> list[dict[str, Any]] | None:
+    evs = facts.get("logs.events")
+    if not isinstance(evs, list):
+        return None
+    out = []
+    for e in evs[-MAX_SHOWN:]:
+        if not isinstance(e, dict):
+            continue
+        item = {k: e.get(k) for k in ("time", "event", "source", "message", "count", "pattern", "playbook")}
+        if e.get("last"):
+            item["last"] = e["last"]
+        if e.get("groups"):
+            item["groups"] = e["groups"]
+        out.append(item)
+    return out
