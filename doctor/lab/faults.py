@@ -1144,4 +1144,18 @@ def _h_diskfull(ctx: Ctx):
     for mnt in reversed(cluster.mounts_under(n.data_dir)):
         procs.run(["umount", mnt], check=False)
     _rm_data_dir(n)
-    return f"unmounted the tmpfs on {n.data_dir} and re-cloned {n.name}"
+    lay = ctx.lay
+    others = [m for m in lay.nodes if m.name != n.name]
+    action = f"unmounted the tmpfs on {n.data_dir} and re-cloned {n.name}"
+    # The crashed leader wrote WAL the others never received, so they stay replicas ("My wal
+    # position exceeds maximum replication lag"); a manual failover is the operator's way out.
+    deadline = time.monotonic() + configs.TTL + 10
+    while time.monotonic() < deadline and not leader_among(lay, others):
+        view = cluster.cluster_view(lay) or {}
+        if view.get("members") and not any(m.get("role") == "leader" for m in view["members"]):
+            patronictl(lay, "failover", "--candidate", others[0].name, "--force")
+            wait_until(lambda: leader_among(lay, others) is not None, 30, "the failover")
+            action += f"; failover to {others[0].name} (the others lagged too far to promote)"
+            break
+        time.sleep(1)
+    return action
