@@ -300,8 +300,21 @@ def up(lay: Layout, wait: bool = True, timeout: float = UP_TIMEOUT) -> dict:
             start_patroni(lay, n)
             started.append(f"patroni@{n.name}")
     if wait:
-        wait_healthy(lay, timeout=max(5.0, timeout - (time.monotonic() - t0)))
+        try:
+            wait_healthy(lay, timeout=max(5.0, timeout - (time.monotonic() - t0)))
+        except LabError as exc:
+            fault = _active_fault(lay)
+            if fault:
+                raise LabError(f"{exc} (fault {fault} is active: run `pgdoctor lab heal`)") from None
+            raise
     return {"started": started, "seconds": round(time.monotonic() - t0, 1)}
+
+
+def _active_fault(lay: Layout) -> str | None:
+    try:
+        return json.loads(lay.state_file.read_text()).get("fault")
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def extra_pids(lay: Layout) -> list[tuple[int, str]]:
