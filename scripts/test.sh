@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs everything the tests need, then runs the fast suite and the lab suite.
 #
-#   bash scripts/test.sh          everything (fast suite, real-cluster lab, browser)
-#   bash scripts/test.sh --fast   only the fast suite (unit + system tests, seconds)
+#   bash scripts/test.sh          everything (fast suite, then the real-cluster lab and browser suites)
+#   bash scripts/test.sh --fast   only the fast suite (unit + system tests, no cluster)
 #
 # Needs root on Debian bookworm (the lab installs etcd/PostgreSQL/Patroni and runs Patroni as postgres).
 set -uo pipefail
@@ -13,30 +13,34 @@ fast_only=0
 bash scripts/setup.sh || { echo "test: setup failed" >&2; exit 1; }
 PY=.venv/bin/python
 
-if [ "$fast_only" = 1 ]; then
-    "$PY" -m pytest tests/unit tests/system -q "$@"
-    rc=$?
-else
-    bash scripts/install-lab.sh || { echo "test: install-lab.sh failed" >&2; exit 1; }
-    if [ -f scripts/install-test-deps.sh ]; then
-        bash scripts/install-test-deps.sh || { echo "test: install-test-deps.sh failed" >&2; exit 1; }
-    fi
-    # Whatever happens, leave no lab process behind.
-    trap '"$PY" -m doctor.cli lab down >/dev/null 2>&1 || true' EXIT
+suite() {  # suite NAME PATHS... : run pytest; "no tests collected" (exit 5) is a failure too
+    local name=$1; shift
+    local start rc
     start=$(date +%s)
-    # The fast suite first (it must not meet a running lab), then the real-cluster and browser suites.
-    "$PY" -m pytest tests/unit tests/system -q "$@"
+    "$PY" -m pytest "$@" -q
     rc=$?
-    fast=$(date +%s)
-    echo "test: fast suite took $(( fast - start )) s"
-    "$PY" -m pytest tests/lab tests/browser -q "$@"
-    rc2=$?
-    echo "test: lab and browser suites took $(( $(date +%s) - fast )) s"
-    if [ "$rc" = 0 ] || [ "$rc" = 5 ]; then rc=$rc2; elif [ "$rc2" != 0 ] && [ "$rc2" != 5 ]; then rc=$rc; fi
-    [ "$rc2" = 5 ] && rc=5
+    echo "test: $name suite took $(( $(date +%s) - start )) s (pytest exit $rc)"
+    if [ "$rc" = 5 ]; then
+        echo "test: the $name suite collected no tests; that is a failure" >&2
+        rc=1
+    fi
+    return "$rc"
+}
+
+if [ "$fast_only" = 1 ]; then
+    suite fast tests/unit tests/system "$@"
+    exit $?
 fi
-if [ "$rc" = 5 ]; then
-    echo "test: pytest collected no tests; that is a failure" >&2
-    exit 1
-fi
-exit "$rc"
+
+bash scripts/install-lab.sh || { echo "test: install-lab.sh failed" >&2; exit 1; }
+bash scripts/install-test-deps.sh || { echo "test: install-test-deps.sh failed" >&2; exit 1; }
+# Whatever happens, leave no lab process behind.
+trap '"$PY" -m doctor lab down >/dev/null 2>&1 || true' EXIT
+
+# The fast suite first: it must not meet a running lab on the example config's addresses.
+suite fast tests/unit tests/system "$@"
+rc_fast=$?
+suite lab tests/lab tests/browser "$@"
+rc_lab=$?
+[ "$rc_fast" != 0 ] && exit "$rc_fast"
+exit "$rc_lab"
