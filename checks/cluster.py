@@ -36,7 +36,9 @@ def initialize_key(ctx: CheckContext) -> Verdict:
     if leader:
         return ok(f"{prefix}initialize is {init or 'empty'} and {leader} holds the leader lock")
     rows = merged(ctx.facts)
-    booting = [m for m in rows if m.get("state") in BOOTSTRAP_STATES and m["name"]]
+    # either source may be the fresher one: the member key or the member's own REST answer
+    booting = [m for m in rows + list(ctx.facts.get("dcs.members") or [])
+               if isinstance(m, dict) and m.get("state") in BOOTSTRAP_STATES and m.get("name")]
     if booting:
         return ok(f"{prefix}initialize is set and {booting[0]['name']} is {booting[0]['state']}: a bootstrap is under way")
     if init != "":

@@ -1,0 +1,69 @@
+"""Capture the facts fixtures of tests/unit/test_cluster_checks.py from the real lab.
+
+Run as root with the lab installed (it breaks and heals the lab for real)::
+
+    PGDOCTOR_LAB_ADDRS=... PGDOCTOR_LAB_DIR=... python tests/unit/capture_cluster_fixtures.py [FAULT ...]
+
+For each fault it collects this node's facts with ``doctor.pipeline.collect`` (no logs, no
+``--validate-config``), keeps the domains the cluster checks read, and writes
+``tests/unit/fixtures/<problem-id>[.<variant>].json``. Facts are redacted as in a bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from doctor.collect import CollectOptions
+from doctor.lab import cluster, faults
+from doctor.lab.layout import Layout
+from doctor.pipeline import collect
+
+FIXTURES = Path(__file__).parent / "fixtures"
+KEEP = ("version", "config", "dcs", "patroni_api", "postgres")
+
+# fixture name -> (fault, variant, node to break, node whose config pgdoctor runs on: None = the fault's)
+PLAN: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
+    "cluster-healthy": (None, None, None, "node1"),
+    "dcs-api-mismatch": ("dcs-api-mismatch", None, None, None),
+    "dcs-unreachable": ("dcs-unreachable", None, None, "node1"),
+    "dcs-unreachable.no-quorum": ("dcs-quorum-lost", None, "node1", None),
+    "initialize-key-stuck": ("initialize-key-stuck", None, "node1", None),
+    "replication-auth-failed": ("replication-auth-failed", None, None, None),
+    "pg-hba-replication-missing": ("pg-hba-replication-missing", None, None, None),
+    "timeline-diverged": ("timeline-diverged", None, None, None),
+    "cluster-paused": ("cluster-paused", None, None, "node1"),
+}
+
+
+def trim(data: dict) -> dict:
+    out = {k: data[k] for k in KEEP if k in data}
+    system = data.get("system") or {}
+    out["system"] = {k: system[k] for k in ("datadir", "pg_user") if k in system}
+    out["config"] = {k: v for k, v in (out.get("config") or {}).items() if k in ("path", "data", "exists")}
+    return out
+
+
+def capture(lay: Layout, name: str) -> None:
+    fault, variant, node, on = PLAN[name]
+    info = faults.break_fault(fault, node=node, lay=lay, variant=variant) if fault else {"config": None}
+    try:
+        config = str(lay.node(on).config) if on else info["config"]
+        facts, _ = collect(CollectOptions(config_path=config, read_logs=False, validate_config=False))
+        (FIXTURES / f"{name}.json").write_text(json.dumps(trim(facts.data), indent=1, sort_keys=True) + "\n")
+        print(f"wrote {name}.json from {config}")
+    finally:
+        if fault:
+            faults.heal(lay=lay)
+
+
+def main(names: list[str]) -> None:
+    lay = Layout.from_env()
+    cluster.up(lay)
+    for name in names or list(PLAN):
+        capture(lay, name)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
