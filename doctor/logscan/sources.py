@@ -196,15 +196,9 @@ def read_blocks(stream: IO[bytes], stats: SourceStats, block_size: int = BLOCK_S
     """
     carry = b""
     skipping = False  # inside an over-long line: drop bytes until its newline
-    while True:
-        try:
-            data = stream.read(block_size)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            stats.notes.append(f"compressed data ends early or is damaged ({exc}); read what came before")
-            data = b""
-        except OSError as exc:
-            stats.notes.append(f"read error: {exc.strerror or exc}; read what came before")
-            data = b""
+    failed = False
+    while not failed:
+        data, failed = _read_some(stream, block_size, stats)
         if not data:
             break
         stats.bytes += len(data)
@@ -228,6 +222,29 @@ def read_blocks(stream: IO[bytes], stats: SourceStats, block_size: int = BLOCK_S
             skipping = True
     if carry:
         yield carry + b"\n"
+
+
+def _read_some(stream: IO[bytes], size: int, stats: SourceStats) -> tuple[bytes, bool]:
+    """Up to ``size`` bytes; on a damaged stream, the bytes read before the damage and True."""
+    read1 = getattr(stream, "read1", None)
+    if read1 is None:
+        parts = [stream.read(size)]
+    else:
+        parts, got = [], 0
+        try:
+            while got < size:
+                chunk = read1(size - got)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                got += len(chunk)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            stats.notes.append(f"compressed data ends early or is damaged ({exc}); read what came before")
+            return b"".join(parts), True
+        except OSError as exc:
+            stats.notes.append(f"read error: {exc.strerror or exc}; read what came before")
+            return b"".join(parts), True
+    return b"".join(parts), False
 
 
 def open_error_note(exc: BaseException, what: str) -> str:
