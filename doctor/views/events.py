@@ -31,3 +31,13 @@ def events(facts: Facts) -> list[dict[str, Any]] | None:
             item["groups"] = e["groups"]
         out.append(item)
     return out
+
+
+@view("logs", commands=("run", "analyze"))
+def log_sources(facts: Facts) -> dict[str, Any] | None:
+    """Which logs were read (or why not): so the operator knows what the diagnosis rests on."""
+    logs = facts.get("logs")
+    if not isinstance(logs, dict) or "sources" not in logs:
+        return None
+    return {"engine": logs.get("engine"), "sources": logs.get("sources") or [], "notes": logs.get("notes") or [],
+            "found": logs.get("found") or {}, "skipped": logs.get("skipped")}

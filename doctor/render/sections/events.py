@@ -37,3 +37,19 @@ def render_events(console: Console, events: list[dict[str, Any]]) -> None:
                       escape(os.path.basename(str(e.get("source") or ""))), escape(msg))
     console.print()
     console.print(table)
+
+
+@text_section("logs", order=29)
+def render_log_sources(console: Console, logs: dict[str, Any]) -> None:
+    """One line per log read, with what could not be read; quiet when logs were turned off."""
+    if not logs or logs.get("skipped"):
+        return
+    console.print()
+    read = [s for s in logs.get("sources", []) if s.get("read")]
+    console.print(f"[bold]Logs read[/] [dim](engine {escape(str(logs.get('engine')))})[/]: "
+                  + (", ".join(f"{escape(str(s.get('label')))} ({s.get('lines', 0)} lines)" for s in read) or "none"))
+    for s in logs.get("sources", []):
+        for e in s.get("errors", []):
+            console.print(f"   [dim]not read: {escape(str(e.get('message')))}[/]")
+    for note in logs.get("notes", [])[:6]:
+        console.print(f"   [dim]{escape(str(note))}[/]")
