@@ -10,7 +10,7 @@ import functools
 import json
 import os
 import sys
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -55,11 +55,18 @@ def _layout() -> Layout:
 @app.command()
 @handled
 def up(timeout: float = typer.Option(cluster.UP_TIMEOUT, help="Seconds to wait for a healthy cluster."),
-       no_wait: bool = typer.Option(False, "--no-wait", help="Start the processes and return at once.")):
+       no_wait: bool = typer.Option(False, "--no-wait", help="Start the processes and return at once."),
+       fresh: bool = typer.Option(False, "--fresh", help="Stop everything, wipe data dirs, etcd data "
+                                  "and configs, and bootstrap a new cluster.")):
     """Start etcd and the three Patroni members and wait for one leader and two streaming replicas.
 
     What already runs is left alone; a port taken by a process the lab did not start is an error."""
     lay = _layout()
+    if fresh:
+        cluster.down(lay)
+        if lay.base_dir.exists():
+            cluster.prepare(lay)
+            cluster.wipe_cluster_data(lay)
     res = cluster.up(lay, wait=not no_wait, timeout=timeout)
     started = ", ".join(res["started"]) or "nothing (all running)"
     typer.echo(f"lab up in {res['seconds']}s at {lay.base_dir} ({', '.join(lay.addrs)}); started: {started}")
@@ -128,8 +135,13 @@ def status(fmt: str = typer.Option("text", "--format", "-f", help="text or json"
 
 @app.command("faults")
 @handled
-def list_faults():
+def list_faults(fmt: str = typer.Option("text", "--format", "-f", help="text or json")):
     """List the faults the lab can produce."""
+    if fmt == "json":
+        typer.echo(json.dumps([{"id": f.id, "summary": f.summary, "default_node": f.target,
+                                "variants": list(f.variants)} for f in faults.FAULTS.values()],
+                              indent=2))
+        return
     for f in faults.FAULTS.values():
         extra = f" [variants: {', '.join(f.variants)}]" if f.variants else ""
         typer.echo(f"{f.id:28} {f.summary}{extra}")
