@@ -219,13 +219,14 @@ class Diagnosis:
     log_matches: list[dict[str, Any]] = field(default_factory=list)
     caused_by: list[str] = field(default_factory=list)
     summaries: list[str] = field(default_factory=list)
+    resolved: bool = False  # seen only in the logs, while the live check now says ok
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "title": self.title, "severity": self.severity, "status": self.status,
             "summary": self.summary, "summaries": self.summaries, "evidence": self.evidence, "fix": self.fix,
             "fix_text": self.fix_text, "verify": self.verify, "checks": self.checks,
-            "log_matches": self.log_matches, "caused_by": self.caused_by,
+            "log_matches": self.log_matches, "caused_by": self.caused_by, "resolved": self.resolved,
         }
 
 
@@ -233,6 +234,7 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
              log_matches: list[dict[str, Any]] | None = None) -> list[Diagnosis]:
     """Merge findings (and log matches) that point at one playbook; rank cause before consequence."""
     groups: dict[str, dict[str, Any]] = {}
+    live_ok = {f.playbook for f in findings if f.status == "ok" and f.playbook}
     for f in findings:
         if f.status not in ("fail", "warn") or not f.playbook:
             continue
@@ -250,6 +252,8 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
         fs: list[Finding] = sorted(g["findings"], key=lambda f: _STATUS_RANK[f.status])
         logs: list[dict[str, Any]] = g["logs"]
         status = "fail" if any(f.status == "fail" for f in fs) else ("warn" if fs else _log_status(logs, book))
+        # Only the logs say so, and the live check for the same problem says ok now: it happened and is over.
+        resolved = not fs and pid in live_ok
         values = dict(node_values)
         for m in reversed(logs):
             values.update(_pattern_values(book, m, node_values))
@@ -258,6 +262,9 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
             values.update(f.values)
         summaries = [f.summary for f in fs]
         summary = summaries[0] if summaries else _log_summary(logs)
+        if resolved:
+            status = "warn"
+            summary = "resolved now (the live check passes), but " + summary
         evidence: list[str] = []
         for f in fs:
             evidence.extend(e for e in f.evidence if e not in evidence)
@@ -269,9 +276,9 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
             id=pid, title=title, severity=severity, status=status, summary=summary, evidence=evidence,
             fix=book.fix_commands(values) if book else [], fix_text=book.render("fix", values) if book else "",
             verify=book.render("verify", values) if book else "", checks=sorted({f.check for f in fs}),
-            layer=book.layer if book else 50, log_matches=logs, summaries=summaries,
+            layer=book.layer if book else 50, log_matches=logs, summaries=summaries, resolved=resolved,
         ))
-    present = {d.id for d in diagnoses}
+    present = {d.id for d in diagnoses if not d.resolved}
     for d in diagnoses:
         for other in diagnoses:
             book = playbooks.get(other.id)
@@ -280,6 +287,7 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
             if explains and other.id in present and other.id != d.id and other.id not in d.caused_by:
                 d.caused_by.append(other.id)
     diagnoses.sort(key=lambda d: (
+        d.resolved,
         _STATUS_RANK.get(d.status, 9) if not d.caused_by else 5,
         d.layer, _SEVERITY_RANK.get(d.severity, 9), d.id))
     return diagnoses
@@ -323,7 +331,7 @@ def _log_summary(logs: list[dict[str, Any]]) -> str:
 
 def verdict_of(findings: list[Finding], diagnoses: list[Diagnosis]) -> tuple[str, int]:
     """The run's verdict and exit code: 2 failures, 3 check errors, 1 warnings only, 0 healthy."""
-    statuses = {f.status for f in findings} | {d.status for d in diagnoses}
+    statuses = {f.status for f in findings} | {d.status for d in diagnoses if not d.resolved}
     if "fail" in statuses:
         return "fail", 2
     if "error" in statuses:

@@ -26,8 +26,22 @@ def render_header(console: Console, report: dict[str, Any]) -> None:
     console.print(f"[bold]pgdoctor {escape(report.get('command', 'run'))}[/] — " + ", ".join(bits))
 
 
+def render_resolved(console: Console, resolved: list[dict[str, Any]]) -> None:
+    """Problems the logs show but the live checks no longer see: one line each, no fix."""
+    if not resolved:
+        return
+    console.print("[bold]Seen in the logs, resolved now[/] [dim](the live checks pass)[/]")
+    for d in resolved:
+        last = next((m.get("last") for m in reversed(d.get("log_matches") or []) if m.get("last")), None)
+        console.print(f"   [dim]•[/] {escape(d['title'])} [dim]\\[{escape(d['id'])}]"
+                      + (f", last seen {escape(str(last))}" if last else "") + "[/]")
+    console.print()
+
+
 def render_diagnoses(console: Console, diagnoses: list[dict[str, Any]]) -> None:
-    if not diagnoses:
+    resolved = [d for d in diagnoses if d.get("resolved")]
+    diagnoses = [d for d in diagnoses if not d.get("resolved")]
+    if not diagnoses and not resolved:
         return
     console.print()
     for i, d in enumerate(diagnoses, 1):
@@ -57,6 +71,7 @@ def render_diagnoses(console: Console, diagnoses: list[dict[str, Any]]) -> None:
                 console.print(f"     {escape(line)}", soft_wrap=True)
         console.print(f"   [dim]More: pgdoctor explain {escape(d['id'])}[/]")
         console.print()
+    render_resolved(console, resolved)
 
 
 def render_findings(console: Console, findings: list[dict[str, Any]], show_ok: bool = True) -> None:
@@ -89,7 +104,7 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
 
     render_header(console, report)
     render_diagnoses(console, report.get("diagnoses", []))
-    if not report.get("diagnoses"):
+    if not [d for d in report.get("diagnoses", []) if not d.get("resolved")]:
         console.print()
         console.print("[green]No problem found.[/]")
     for name, section in sections():

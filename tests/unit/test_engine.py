@@ -146,3 +146,18 @@ def test_broken_plugin_is_an_error_finding_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     findings = run_checks(_ctx(), profiles=("nothing",))
     assert any(f.check == "plugin.broken" and f.status == "error" for f in findings)
+
+
+def test_log_only_problem_that_the_live_check_clears_is_resolved_not_failing():
+    books = load_playbooks()
+    findings = [Finding("ports.in-use", "t", "ok", "free", "port-in-use")]
+    logs = [{"playbook": "port-in-use", "pattern": "p", "source": "patroni", "count": 4, "first": "06:00", "last": "06:05",
+             "sample": "Can't start; there is already a node named 'node1' running", "groups": {}}]
+    ds = diagnose(findings, books, NodeView().template_values(), logs)
+    assert len(ds) == 1 and ds[0].resolved and ds[0].status == "warn"
+    assert ds[0].summary.startswith("resolved now")
+    assert verdict_of(findings, ds) == ("ok", 0)
+    # Without a live check saying ok, the same log match is a current problem.
+    ds = diagnose([], books, NodeView().template_values(), logs)
+    assert not ds[0].resolved and ds[0].status == "fail"
+    assert verdict_of([], ds) == ("fail", 2)
