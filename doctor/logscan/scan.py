@@ -20,7 +20,7 @@ from doctor.playbooks import LogPattern
 
 SAMPLE_CAP = 400
 MAX_EVENTS = 400
-_TIME_LOOKBACK = 8
+_TIME_LOOKBACK = 200  # a Python traceback or a pg_basebackup report can run for dozens of lines
 _STRICT_KINDS = ("patroni", "postgres", "etcd")
 
 
@@ -58,6 +58,8 @@ class Scanner:
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_EVENTS)
         self.sources: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        # The time of the last timed line of the previous block, for untimed lines at a block's start.
+        self._carry: tuple[Any, float] | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -75,6 +77,7 @@ class Scanner:
             src.close()
             return stats
         stats.read = True
+        self._carry = None
         mode: str | None = None
         first = True
         try:
@@ -96,6 +99,7 @@ class Scanner:
                     self._scan_structured(block, src, stats)
                 else:
                     self._scan_raw(block, src, stats)
+                    self._carry_time(block, src.kind)
                 if self.deadline is not None and time.monotonic() > self.deadline:
                     stats.notes.append("stopped early: the time budget for reading logs ran out")
                     break
@@ -154,18 +158,31 @@ class Scanner:
                 self._record(idx, m, texts[i], lines[i], src)
 
     @staticmethod
-    def _inherit_time(block: bytes, start: int, line: Line, kind: str | None) -> None:
-        """Untimed lines (tool output, DETAIL, tracebacks) take the time of the line before them."""
-        end = start - 1
+    def _time_before(block: bytes, end: int, kind: str | None) -> Line | None:
+        """The nearest timed line that ends before ``end`` in this block, if any."""
         for _ in range(_TIME_LOOKBACK):
             if end <= 0:
-                return
+                return None
             begin = block.rfind(b"\n", 0, end) + 1
             prev = parse_line(block[begin:end][:LINE_CAP].decode("utf-8", "replace"), kind)
             if prev.ts is not None:
-                line.time, line.ts = prev.time, prev.ts
-                return
+                return prev
             end = begin - 1
+        return None
+
+    def _inherit_time(self, block: bytes, start: int, line: Line, kind: str | None) -> None:
+        """Untimed lines (tool output, DETAIL, tracebacks) take the time of the line before them,
+        looking back into the previous block when needed, so that ``--since`` applies to them too."""
+        prev = self._time_before(block, start - 1, kind)
+        if prev is not None:
+            line.time, line.ts = prev.time, prev.ts
+        elif self._carry is not None:
+            line.time, line.ts = self._carry
+
+    def _carry_time(self, block: bytes, kind: str | None) -> None:
+        last = self._time_before(block, len(block) - 1 if block.endswith(b"\n") else len(block), kind)
+        if last is not None:
+            self._carry = (last.time, last.ts)
 
     # ------------------------------------------------------------------ recording
 

@@ -274,3 +274,25 @@ def test_playbooks_with_patterns_render_their_fix():
         text = "\n".join(fixes)
         assert fixes and ("patronictl -c /etc/patroni/patroni.yml" in text or "/var/lib/postgresql/15/data" in text)
         assert "<" not in text.replace("<<", ""), f"{pid}: unfilled value in {text}"
+
+
+@pytest.mark.parametrize("block_size", [None, 512])
+def test_untimed_traceback_lines_obey_since(block_size):
+    """A traceback line has no time of its own: it takes the time of the line before it, even across
+    a block boundary, so an outage long before --since does not count now."""
+    import datetime as dt
+
+    old = "2026-11-26 05:00:00,000"
+    new = "2026-11-26 06:50:00,000"
+    trace = [f"{old} ERROR: get_cluster", "Traceback (most recent call last):"]
+    trace += [f'  File "/opt/venv/lib/python3.11/site-packages/patroni/dcs/etcd3.py", line {n}, in call' for n in range(40)]
+    trace += ["    raise etcd.EtcdConnectionFailed('No more machines in the cluster')",
+              "etcd.EtcdConnectionFailed: No more machines in the cluster"]
+    healthy = [f"{new} INFO: no action. I am (node1), the leader with the lock"] * 3
+    data = ("\n".join(trace + healthy) + "\n").encode()
+    since = dt.datetime(2026, 11, 26, 6, 0).timestamp()
+    scanner = Scanner(patterns_from(), since=since, block_size=block_size).scan([StdinSource(as_stream(data))])
+    assert "dcs-unreachable" not in ids(scanner)
+    # The control: without --since the same lines are found.
+    scanner = Scanner(patterns_from(), block_size=block_size).scan([StdinSource(as_stream(data))])
+    assert "dcs-unreachable" in ids(scanner)
