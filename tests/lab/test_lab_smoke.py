@@ -1,43 +1,79 @@
-"""The lab comes up as one leader and two streaming replicas, and `down` leaves nothing behind."""
+"""The lab comes up as one leader and two streaming replicas, and `down` leaves nothing behind.
+
+The full up -> status -> down cycle runs on a second, private lab (its own loopback addresses and
+base dir) so that it never disturbs the session lab other tests share.  Its addresses are the
+session lab's with the third octet moved by 100 (127.0.0.11 -> 127.0.100.11), or
+PGDOCTOR_LAB_SMOKE_ADDRS.
+"""
 
 from __future__ import annotations
 
-import requests
+import os
+from pathlib import Path
+
 import pytest
+import requests
 
 from doctor.lab import cluster
+from doctor.lab.layout import Layout, parse_addrs
 
 pytestmark = pytest.mark.lab
 
 
-def test_status_lists_three_running_nodes(healthy_lab):
-    st = healthy_lab.status()
-    assert [n["name"] for n in st["nodes"]] == ["node1", "node2", "node3"]
-    assert st["scope"] == "postgres" and st["namespace"] == "/service"
-    assert len(st["etcd_endpoints"]) == 3
-    for n in st["nodes"]:
-        assert n["running"] == {"patroni": True, "postgres": True, "etcd": True}, n
-        for key in ("config", "data_dir", "patroni_log", "postgres_log_dir", "etcd_log"):
-            assert n[key].startswith(st["base_dir"])
-        assert (n["pg_port"], n["rest_port"], n["etcd_client_port"], n["etcd_peer_port"]) == \
-            (5432, 8008, 2379, 2380)
-
-
-def test_rest_api_shows_one_leader_two_streaming_replicas(healthy_lab):
+def _rest_roles(lay: Layout) -> dict:
     roles = {}
-    for n in healthy_lab.nodes:
+    for n in lay.nodes:
         doc = requests.get(f"{n.rest_url}/patroni", timeout=3).json()
         assert doc["patroni"]["scope"] == "postgres"
         roles[n.name] = (doc["role"], doc.get("replication_state"))
+    return roles
+
+
+def _assert_one_leader_two_streaming(lay: Layout) -> None:
+    roles = _rest_roles(lay)
     leaders = [k for k, (role, _) in roles.items() if role == "primary"]
     assert len(leaders) == 1, roles
     replicas = [k for k, (role, rs) in roles.items() if role == "replica" and rs == "streaming"]
     assert len(replicas) == 2, roles
-
-    members = requests.get(f"{healthy_lab.nodes[0].rest_url}/cluster", timeout=3).json()["members"]
+    members = requests.get(f"{lay.nodes[0].rest_url}/cluster", timeout=3).json()["members"]
     assert sorted(m["name"] for m in members) == ["node1", "node2", "node3"]
     assert [m["name"] for m in members if m["role"] == "leader"] == leaders
     assert sorted(m["name"] for m in members if m.get("state") == "streaming") == sorted(replicas)
+
+
+def _assert_status_running(lay: Layout) -> None:
+    st = cluster.status(lay)
+    assert st["base_dir"] == str(lay.base_dir)
+    assert [n["name"] for n in st["nodes"]] == ["node1", "node2", "node3"]
+    assert st["scope"] == "postgres" and st["namespace"] == "/service"
+    assert st["etcd_endpoints"] == [f"http://{a}:2379" for a in lay.addrs]
+    for n, addr in zip(st["nodes"], lay.addrs):
+        assert n["address"] == addr
+        assert n["running"] == {"patroni": True, "postgres": True, "etcd": True}, n
+        assert all(n["pids"].values()), n
+        for key in ("config", "data_dir", "patroni_log", "postgres_log_dir", "etcd_log"):
+            assert n[key].startswith(st["base_dir"] + "/"), (key, n[key])
+        assert Path(n["config"]).is_file() and Path(n["patroni_log"]).is_file()
+        assert (n["pg_port"], n["rest_port"], n["etcd_client_port"], n["etcd_peer_port"]) == \
+            (5432, 8008, 2379, 2380)
+    roles = sorted(n["role"] for n in st["nodes"])
+    assert roles == ["primary", "replica", "replica"], roles
+
+
+def _private_layout(session: Layout) -> Layout:
+    env = os.environ.get("PGDOCTOR_LAB_SMOKE_ADDRS")
+    if env:
+        addrs = parse_addrs(env)
+    else:
+        addrs = tuple(".".join([a.split(".")[0], a.split(".")[1],
+                                str((int(a.split(".")[2]) + 100) % 256), a.split(".")[3]])
+                      for a in session.addrs)
+    return Layout(base_dir=Path(str(session.base_dir) + "-smoke"), addrs=addrs)
+
+
+def test_session_lab_is_healthy(healthy_lab):
+    _assert_status_running(healthy_lab.layout)
+    _assert_one_leader_two_streaming(healthy_lab.layout)
 
 
 def test_up_is_idempotent(healthy_lab):
@@ -48,14 +84,20 @@ def test_up_is_idempotent(healthy_lab):
     assert before == after
 
 
-def test_down_leaves_no_lab_process_then_up_again(lab):
-    lay = lab.layout
-    lab.down()
+def test_up_status_down_on_a_private_lab(lab):
+    lay = _private_layout(lab.layout)
+    cluster.down(lay, purge=True)
+    try:
+        res = cluster.up(lay)
+        assert len(res["started"]) == 6, res
+        _assert_status_running(lay)
+        _assert_one_leader_two_streaming(lay)
+    finally:
+        cluster.down(lay)
     assert cluster.lab_processes(lay) == []
-    st = lab.status()
-    for n in st["nodes"]:
+    for n in cluster.status(lay)["nodes"]:
         assert n["running"] == {"patroni": False, "postgres": False, "etcd": False}
-        for port in (n["pg_port"], n["rest_port"], n["etcd_client_port"]):
-            assert not cluster.procs.port_accepts(n["address"], port)
-    lab.up()  # leave the session lab running for whatever runs next
-    assert cluster.health(lay)[0]
+        for port in (n["pg_port"], n["rest_port"], n["etcd_client_port"], n["etcd_peer_port"]):
+            assert not cluster.procs.port_accepts(n["address"], port), (n["name"], port)
+    cluster.down(lay, purge=True)
+    assert not lay.base_dir.exists()
