@@ -230,9 +230,18 @@ class Diagnosis:
         }
 
 
+RECENT_LOG_SECONDS = 600.0
+
+
 def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_values: dict[str, Any],
-             log_matches: list[dict[str, Any]] | None = None) -> list[Diagnosis]:
-    """Merge findings (and log matches) that point at one playbook; rank cause before consequence."""
+             log_matches: list[dict[str, Any]] | None = None,
+             recent_seconds: float = RECENT_LOG_SECONDS) -> list[Diagnosis]:
+    """Merge findings (and log matches) that point at one playbook; rank cause before consequence.
+
+    A problem that only the logs show is over when the live check for it passes, or when its
+    lines stopped more than ``recent_seconds`` before the end of the logs (Patroni repeats a
+    current problem every loop); it is then listed as resolved and does not fail the run.
+    """
     groups: dict[str, dict[str, Any]] = {}
     live_ok = {f.playbook for f in findings if f.status == "ok" and f.playbook}
     for f in findings:
@@ -254,6 +263,8 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
         status = "fail" if any(f.status == "fail" for f in fs) else ("warn" if fs else _log_status(logs, book))
         # Only the logs say so, and the live check for the same problem says ok now: it happened and is over.
         resolved = not fs and pid in live_ok
+        ages = [m["age_seconds"] for m in logs if m.get("age_seconds") is not None]
+        quiet_since = not fs and bool(ages) and len(ages) == len(logs) and min(ages) > recent_seconds
         values = dict(node_values)
         for m in reversed(logs):
             values.update(_pattern_values(book, m, node_values))
@@ -265,6 +276,10 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
         if resolved:
             status = "warn"
             summary = "resolved now (the live check passes), but " + summary
+        elif quiet_since:
+            resolved = True
+            status = "warn"
+            summary = f"not seen in the last {min(ages) / 60:.0f} min, probably over, but " + summary
         evidence: list[str] = []
         for f in fs:
             evidence.extend(e for e in f.evidence if e not in evidence)

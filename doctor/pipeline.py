@@ -121,7 +121,9 @@ def analyze(facts: Facts, command: str = "run", profiles: Iterable[str] = ("run"
         log_matches = [m for m in log_matches if m.get("playbook") in only_set]
     if skip_set:
         log_matches = [m for m in log_matches if m.get("playbook") not in skip_set]
-    diagnoses = diagnose(findings, playbooks, node.template_values(), log_matches)
+    from doctor.engine import RECENT_LOG_SECONDS
+    diagnoses = diagnose(findings, playbooks, node.template_values(), log_matches,
+                         recent_seconds=float(merged_settings.get("log_recent_seconds", RECENT_LOG_SECONDS)))
     verdict, code = verdict_of(findings, diagnoses)
     from doctor.views import build_views
     return Report(command=command, facts=facts, findings=findings, diagnoses=diagnoses, verdict=verdict,

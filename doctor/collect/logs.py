@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from doctor.collect import CollectContext, collector
-from doctor.logscan import patterns_from
+from doctor.logscan import mark_ages, patterns_from
 from doctor.logscan.discover import node_sources
 from doctor.logscan.scan import Scanner
 from doctor.logscan.timeparse import time_bound
@@ -39,6 +39,7 @@ def collect_logs(ctx: CollectContext) -> dict[str, Any]:
     scanner.notes.extend(notes)
     scanner.scan(sources)
     facts = scanner.facts()
+    mark_ages(facts.get("matches") or [], time.time())
     facts["found"] = where
     facts["since"] = opts.since
     facts["seconds"] = round(time.monotonic() - started, 3)

@@ -36,7 +36,7 @@ def analyze_logs(sources: list, since: float | None = None, until: float | None 
                  node_config: dict[str, Any] | None = None, config_path: str | None = None):
     """Scan ``sources`` and judge the matches: a pipeline Report with only log diagnoses."""
     from doctor.facts import FACTS_VERSION, Facts
-    from doctor.logscan import patterns_from
+    from doctor.logscan import mark_ages, patterns_from
     from doctor.logscan.scan import Scanner
     from doctor.pipeline import analyze
     from doctor.redact import Redactor, collect_secrets
@@ -48,6 +48,7 @@ def analyze_logs(sources: list, since: float | None = None, until: float | None 
                       redact=lambda s: redactor.text(s, "logs"))
     scanner.scan(sources)
     data: dict[str, Any] = {"version": FACTS_VERSION, "logs": scanner.facts()}
+    mark_ages(data["logs"].get("matches") or [])
     if node_config is not None:
         data["config"] = {"path": config_path, "data": redactor.data(node_config, "config")}
     facts = Facts(data)

@@ -24,3 +24,19 @@ def patterns_from(playbooks: dict[str, Playbook] | None = None) -> list[LogPatte
 
 def pattern_ids(patterns: Iterable[LogPattern]) -> list[str]:
     return [p.id for p in patterns]
+
+
+def mark_ages(matches: list[dict], now: float | None = None) -> None:
+    """Give each match ``age_seconds``: how long before ``now`` it was last seen.
+
+    ``now`` is the collection time on a live node; for a log read from elsewhere it defaults to
+    the newest time any match was seen, i.e. the end of that log.
+    """
+    if now is None:
+        seen = [m["last_ts"] for m in matches if m.get("last_ts") is not None]
+        if not seen:
+            return
+        now = max(seen)
+    for m in matches:
+        if m.get("last_ts") is not None:
+            m["age_seconds"] = round(max(0.0, now - m["last_ts"]), 1)

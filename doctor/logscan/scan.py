@@ -248,7 +248,8 @@ class Scanner:
                 quiet_reason = f"lasted {span:.0f}s, less than {p.min_span:.0f}s"
             m: dict[str, Any] = {
                 "playbook": p.playbook, "pattern": p.id, "log": p.log, "source": agg.source, "count": agg.count,
-                "first": agg.first, "last": agg.last, "sample": agg.sample, "level": agg.level,
+                "first": agg.first, "last": agg.last, "first_ts": agg.first_ts, "last_ts": agg.last_ts,
+                "sample": agg.sample, "level": agg.level,
                 "groups": agg.groups, "values": agg.values, "benign": quiet_reason is not None,
             }
             if quiet_reason:

@@ -161,3 +161,15 @@ def test_log_only_problem_that_the_live_check_clears_is_resolved_not_failing():
     ds = diagnose([], books, NodeView().template_values(), logs)
     assert not ds[0].resolved and ds[0].status == "fail"
     assert verdict_of([], ds) == ("fail", 2)
+
+
+def test_log_only_problem_quiet_for_longer_than_the_window_is_over():
+    books = load_playbooks()
+    logs = [{"playbook": "leader-lock-lost", "pattern": "p", "source": "patroni", "count": 2, "first": "05:00",
+             "last": "05:01", "age_seconds": 3000.0, "sample": "lost the lock", "groups": {}}]
+    ds = diagnose([], books, NodeView().template_values(), logs)
+    assert ds[0].resolved and "not seen in the last 50 min" in ds[0].summary
+    assert verdict_of([], ds) == ("ok", 0)
+    logs[0]["age_seconds"] = 20.0
+    ds = diagnose([], books, NodeView().template_values(), logs)
+    assert not ds[0].resolved and ds[0].status == "fail"
