@@ -173,3 +173,9 @@ def test_log_only_problem_quiet_for_longer_than_the_window_is_over():
     logs[0]["age_seconds"] = 20.0
     ds = diagnose([], books, NodeView().template_values(), logs)
     assert not ds[0].resolved and ds[0].status == "fail"
+
+
+def test_docs_list_every_problem_id():
+    text = (Path(REPO) / "docs" / "problem-ids.md").read_text()
+    missing = [pid for pid in load_playbooks() if f"| `{pid}` |" not in text]
+    assert missing == [], f"add these to docs/problem-ids.md: {missing}"
