@@ -30,10 +30,11 @@ class Report:
     command: str
     facts: Facts
     findings: list[Finding]
-    diagnoses: list[Diagnosis]
+    diagnoses: list[Diagnosis]  # current problems, most important first
     verdict: str
     exit_code: int
     extra: dict[str, Any] = field(default_factory=dict)
+    resolved: list[Diagnosis] = field(default_factory=list)  # seen in the logs, over now
 
     def as_dict(self) -> dict[str, Any]:
         f = self.facts
@@ -51,6 +52,7 @@ class Report:
             "exit_code": self.exit_code,
             "counts": counts,
             "diagnoses": [d.as_dict() for d in self.diagnoses],
+            "resolved": [d.as_dict() for d in self.resolved],
             "findings": [x.as_dict() for x in self.findings],
         }
         out.update(self.extra)
@@ -124,7 +126,9 @@ def analyze(facts: Facts, command: str = "run", profiles: Iterable[str] = ("run"
     from doctor.engine import RECENT_LOG_SECONDS
     diagnoses = diagnose(findings, playbooks, node.template_values(), log_matches,
                          recent_seconds=float(merged_settings.get("log_recent_seconds", RECENT_LOG_SECONDS)))
+    resolved = [d for d in diagnoses if d.resolved]
+    diagnoses = [d for d in diagnoses if not d.resolved]
     verdict, code = verdict_of(findings, diagnoses)
     from doctor.views import build_views
     return Report(command=command, facts=facts, findings=findings, diagnoses=diagnoses, verdict=verdict,
-                  exit_code=code, extra=build_views(facts, command))
+                  exit_code=code, extra=build_views(facts, command), resolved=resolved)

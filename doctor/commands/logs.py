@@ -140,7 +140,7 @@ def render_logs_text(console: Any, report: dict[str, Any]) -> None:
             console.print(f"    [dim]{escape(note)}[/]")
     for note in logs.get("notes", []):
         console.print(f"  [dim]{escape(note)}[/]")
-    render_diagnoses(console, report.get("diagnoses", []))
+    render_diagnoses(console, report.get("diagnoses", []), report.get("resolved", []))
     if not report.get("diagnoses"):
         console.print()
         console.print("[green]No known problem in these logs.[/]")

@@ -25,7 +25,7 @@ TEMPLATE = "report.html.j2"
 MAX_FACTS_CHARS = 400_000
 # Report keys shown in their own sections; any other key a view adds is shown folded as "more".
 KNOWN_KEYS = {"schema_version", "pgdoctor_version", "command", "generated_at", "collected_at", "node", "verdict",
-              "exit_code", "counts", "diagnoses", "findings", "cluster", "events"}
+              "exit_code", "counts", "diagnoses", "resolved", "findings", "cluster", "events"}
 STATUSES = ("fail", "error", "warn", "skip", "ok")
 # Preferred column order for member tables; other keys follow.
 MEMBER_COLUMNS = ("name", "member", "host", "role", "state", "timeline", "lag", "lag_bytes", "receive_lag",
@@ -188,6 +188,7 @@ def render_html(report: dict[str, Any], facts: Facts) -> str:
         "node": report.get("node") or {},
         "versions": versions(facts),
         "diagnoses": diagnoses,
+        "resolved": report.get("resolved") or [],
         "findings": findings,
         "counts": counts,
         "statuses": STATUSES,

@@ -38,9 +38,7 @@ def render_resolved(console: Console, resolved: list[dict[str, Any]]) -> None:
     console.print()
 
 
-def render_diagnoses(console: Console, diagnoses: list[dict[str, Any]]) -> None:
-    resolved = [d for d in diagnoses if d.get("resolved")]
-    diagnoses = [d for d in diagnoses if not d.get("resolved")]
+def render_diagnoses(console: Console, diagnoses: list[dict[str, Any]], resolved: list[dict[str, Any]]) -> None:
     if not diagnoses and not resolved:
         return
     console.print()
@@ -103,8 +101,8 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
     from doctor.render.sections import sections
 
     render_header(console, report)
-    render_diagnoses(console, report.get("diagnoses", []))
-    if not [d for d in report.get("diagnoses", []) if not d.get("resolved")]:
+    render_diagnoses(console, report.get("diagnoses", []), report.get("resolved", []))
+    if not report.get("diagnoses"):
         console.print()
         console.print("[green]No problem found.[/]")
     for name, section in sections():
