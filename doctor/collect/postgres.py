@@ -43,7 +43,7 @@ CONTROLDATA_KEYS = {
 WILDCARD = ("", "*", "0.0.0.0", "::")
 
 
-def _server_error(exc: BaseException) -> dict[str, Any]:
+def server_error(exc: BaseException) -> dict[str, Any]:
     """The server's own words from a libpq failure, e.g. 'password authentication failed for user "x"'."""
     text = str(exc).strip()
     data = error_data(exc)
@@ -82,7 +82,7 @@ def conninfo(host: str, port: int, user: str, password: str | None, timeout: flo
     return make_conninfo(**kw)
 
 
-def _auth(node: NodeView, role: str) -> tuple[str, str | None]:
+def credentials(node: NodeView, role: str) -> tuple[str, str | None]:
     sec = node.get("postgresql", "authentication", role) or {}
     sec = sec if isinstance(sec, dict) else {}
     default = node.superuser if role == "superuser" else node.replication_user
@@ -110,7 +110,7 @@ def local_targets(node: NodeView) -> list[tuple[str, str]]:
     return out
 
 
-def _rows(conn: psycopg.Connection, sql: str, params: Any = None) -> list[dict[str, Any]]:
+def query_rows(conn: psycopg.Connection, sql: str, params: Any = None) -> list[dict[str, Any]]:
     cur = conn.execute(sql, params)
     cols = [c.name for c in cur.description or []]
     return [{k: (str(v) if v is not None and not isinstance(v, (int, float, bool, str, list)) else v)
@@ -140,25 +140,25 @@ QUERIES: dict[str, str] = {
 
 def _server_facts(conn: psycopg.Connection) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    row = _rows(conn, "SELECT pg_is_in_recovery() AS in_recovery, version() AS version")[0]
+    row = query_rows(conn, "SELECT pg_is_in_recovery() AS in_recovery, version() AS version")[0]
     out.update(row)
     recovery = bool(row["in_recovery"])
-    settings = _rows(conn, "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)", (list(SETTINGS),))
+    settings = query_rows(conn, "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)", (list(SETTINGS),))
     out["settings"] = {s["name"]: s["setting"] + (f" {s['unit']}" if s.get("unit") and s["name"].endswith("size") else "")
                        for s in settings}
     if recovery:
-        lsn = _rows(conn, "SELECT pg_last_wal_receive_lsn()::text AS receive_lsn, pg_last_wal_replay_lsn()::text "
+        lsn = query_rows(conn, "SELECT pg_last_wal_receive_lsn()::text AS receive_lsn, pg_last_wal_replay_lsn()::text "
                           "AS replay_lsn, pg_is_wal_replay_paused() AS replay_paused, "
                           "pg_last_xact_replay_timestamp()::text AS replay_timestamp")[0]
     else:
-        lsn = _rows(conn, "SELECT pg_current_wal_lsn()::text AS current_lsn, "
+        lsn = query_rows(conn, "SELECT pg_current_wal_lsn()::text AS current_lsn, "
                           "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS wal_timeline")[0]
     out.update(lsn)
     for name, sql in QUERIES.items():
         try:
-            rows = _rows(conn, sql)
+            rows = query_rows(conn, sql)
         except psycopg.Error as exc:
-            out[name] = {"error": _server_error(exc)}
+            out[name] = {"error": server_error(exc)}
             continue
         single = name in ("system", "checkpoint", "wal_receiver")
         out[name] = (rows[0] if rows else None) if single else rows
@@ -184,7 +184,7 @@ def connect(targets: list[tuple[str, str]], port: int, user: str, password: str 
         try:
             conn = psycopg.connect(conninfo(host, port, user, password, timeout, **extra), autocommit=True)
         except psycopg.Error as exc:
-            attempts.append({"via": how, "host": host, "port": port, "user": user, "error": _server_error(exc),
+            attempts.append({"via": how, "host": host, "port": port, "user": user, "error": server_error(exc),
                              "ms": round((time.monotonic() - t0) * 1000, 1)})
             continue
         attempts.append({"via": how, "host": host, "port": port, "user": user, "ok": True,
@@ -235,14 +235,14 @@ def leader_target(node: NodeView, dcs: dict[str, Any]) -> dict[str, Any]:
 
 def replication_login(node: NodeView, target: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Log in like pg_basebackup: replication=true as the replication user, then IDENTIFY_SYSTEM."""
-    user, password = _auth(node, "replication")
+    user, password = credentials(node, "replication")
     out: dict[str, Any] = {**target, "user": user, "password_set": password is not None}
     t0 = time.monotonic()
     try:
         conn = psycopg.connect(conninfo(target["host"], target["port"], user, password, timeout,
                                         replication="true"), autocommit=True)
     except psycopg.Error as exc:
-        out.update(ok=False, error=_server_error(exc), ms=round((time.monotonic() - t0) * 1000, 1))
+        out.update(ok=False, error=server_error(exc), ms=round((time.monotonic() - t0) * 1000, 1))
         return out
     try:
         res = conn.pgconn.exec_(b"IDENTIFY_SYSTEM")
@@ -266,29 +266,29 @@ def replication_login(node: NodeView, target: dict[str, Any], timeout: float) ->
 
 def role_on_leader(node: NodeView, target: dict[str, Any], timeout: float, want_hba: bool) -> dict[str, Any]:
     """As the superuser on the leader: does the replication role exist, may it log in and replicate."""
-    su, su_password = _auth(node, "superuser")
-    user, _ = _auth(node, "replication")
+    su, su_password = credentials(node, "superuser")
+    user, _ = credentials(node, "replication")
     conn, info = connect([("tcp", target["host"])], target["port"], su, su_password, timeout)
     if conn is None:
         return {"error": info.get("error"), "as": su}
     try:
-        rows = _rows(conn, "SELECT rolname, rolcanlogin, rolreplication, rolsuper, rolpassword IS NOT NULL AS has_password, "
+        rows = query_rows(conn, "SELECT rolname, rolcanlogin, rolreplication, rolsuper, rolpassword IS NOT NULL AS has_password, "
                            "rolvaliduntil::text AS valid_until FROM pg_authid WHERE rolname = %s", (user,))
         out: dict[str, Any] = {"as": su, "user": user, "exists": bool(rows)}
         if rows:
             out.update({k: v for k, v in rows[0].items() if k != "rolname"})
         if want_hba:
-            out["hba_rules"] = _rows(conn, QUERIES["hba_rules"])
-            out["hba_file"] = _rows(conn, "SELECT setting FROM pg_settings WHERE name = 'hba_file'")[0]["setting"]
+            out["hba_rules"] = query_rows(conn, QUERIES["hba_rules"])
+            out["hba_file"] = query_rows(conn, "SELECT setting FROM pg_settings WHERE name = 'hba_file'")[0]["setting"]
         return out
     except psycopg.Error as exc:
-        return {"error": _server_error(exc), "as": su}
+        return {"error": server_error(exc), "as": su}
     finally:
         conn.close()
 
 
 def _local(node: NodeView, timeout: float) -> dict[str, Any]:
-    user, password = _auth(node, "superuser")
+    user, password = credentials(node, "superuser")
     conn, info = connect(local_targets(node), node.pg_port, user, password, timeout,
                          options=f"-c statement_timeout={int(timeout * 1000)}")
     out: dict[str, Any] = {"connection": info}
@@ -300,7 +300,7 @@ def _local(node: NodeView, timeout: float) -> dict[str, Any]:
         out["running"] = True
         out.update(_server_facts(conn))
     except psycopg.Error as exc:
-        out["query_error"] = _server_error(exc)
+        out["query_error"] = server_error(exc)
     finally:
         conn.close()
     return out

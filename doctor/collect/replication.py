@@ -19,7 +19,7 @@ import psycopg
 from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
 from doctor.collect.dcs import dcs_snapshot
-from doctor.collect.postgres import WILDCARD, _auth, _rows, _server_error, conninfo
+from doctor.collect.postgres import WILDCARD, credentials, query_rows, server_error, conninfo
 from doctor.node import NodeView
 
 SETTINGS = ("synchronous_standby_names", "synchronous_commit", "max_slot_wal_keep_size", "wal_keep_size",
@@ -87,7 +87,7 @@ def _slots_sql(version: int) -> str:
 
 
 def _one(conn: psycopg.Connection, sql: str) -> dict[str, Any] | None:
-    rows = _rows(conn, sql)
+    rows = query_rows(conn, sql)
     return rows[0] if rows else None
 
 
@@ -96,7 +96,7 @@ def _guarded(out: dict[str, Any], name: str, fn: Any) -> None:
     try:
         out[name] = fn()
     except psycopg.Error as exc:
-        out[name] = {"error": _server_error(exc)}
+        out[name] = {"error": server_error(exc)}
 
 
 def member_facts(conn: psycopg.Connection) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def member_facts(conn: psycopg.Connection) -> dict[str, Any]:
     out: dict[str, Any] = {}
     head = _one(conn, "SELECT pg_is_in_recovery() AS in_recovery, now()::text AS server_time") or {}
     out.update(head)
-    settings = _rows(conn, "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)", (list(SETTINGS),))
+    settings = query_rows(conn, "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)", (list(SETTINGS),))
     out["settings"] = {s["name"]: s["setting"] for s in settings}
     out["setting_units"] = {s["name"]: s["unit"] for s in settings if s.get("unit")}
     version = int(out["settings"].get("server_version_num") or 0)
@@ -125,8 +125,8 @@ def member_facts(conn: psycopg.Connection) -> dict[str, Any]:
         out["timeline"] = pos.get("timeline")
         _guarded(out, "sync_waiters", lambda: _one(conn, SYNC_WAITERS_SQL))
     # A cascading replica has walsenders too, so every member reports its pg_stat_replication.
-    _guarded(out, "stat_replication", lambda: _rows(conn, STAT_REPLICATION_SQL))
-    _guarded(out, "slots", lambda: _rows(conn, _slots_sql(version)))
+    _guarded(out, "stat_replication", lambda: query_rows(conn, STAT_REPLICATION_SQL))
+    _guarded(out, "slots", lambda: query_rows(conn, _slots_sql(version)))
     return out
 
 
@@ -137,13 +137,13 @@ def _probe(name: str, host: str, port: int, user: str, password: str | None, tim
         conn = psycopg.connect(conninfo(host, port, user, password, timeout,
                                         options=f"-c statement_timeout={int(timeout * 1000)}"), autocommit=True)
     except psycopg.Error as exc:
-        out.update(reachable=False, error=_server_error(exc), ms=round((time.monotonic() - t0) * 1000, 1))
+        out.update(reachable=False, error=server_error(exc), ms=round((time.monotonic() - t0) * 1000, 1))
         return out
     try:
         out["reachable"] = True
         out.update(member_facts(conn))
     except psycopg.Error as exc:
-        out["query_error"] = _server_error(exc)
+        out["query_error"] = server_error(exc)
     finally:
         conn.close()
     out["ms"] = round((time.monotonic() - t0) * 1000, 1)
@@ -172,7 +172,7 @@ def collect_replication(ctx: CollectContext) -> dict[str, Any]:
     t0 = time.monotonic()
     dcs = dcs_snapshot(ctx)
     targets = member_targets(node, dcs if isinstance(dcs, dict) else {})
-    user, password = _auth(node, "superuser")
+    user, password = credentials(node, "superuser")
     left = max(2.0, timeout - (time.monotonic() - t0))
     per_member = min(3.0, left * 0.8)
     calls = {name: (lambda n=name, hp=hp: _probe(n, hp[0], hp[1], user, password, per_member))
@@ -184,7 +184,7 @@ def collect_replication(ctx: CollectContext) -> dict[str, Any]:
         v = got[name]
         if isinstance(v, Exception):
             host, port = targets[name]
-            v = {"member": name, "host": host, "port": port, "reachable": False, "error": _server_error(v)}
+            v = {"member": name, "host": host, "port": port, "reachable": False, "error": server_error(v)}
         members[name] = v
     return {"members": members, "source": "DCS member keys" if isinstance(dcs, dict) and dcs.get("members")
             else "this node's config (the DCS lists no members)", "as_user": user}
