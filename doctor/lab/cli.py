@@ -80,9 +80,10 @@ def down(purge: bool = typer.Option(False, "--purge", help="Also remove the lab'
 
     Also stops a postmaster left running on a lab data dir and helpers a fault started."""
     lay = _layout()
+    existed = lay.base_dir.exists()
     res = cluster.down(lay, purge=purge)
     typer.echo(f"stopped: {', '.join(res['stopped']) or 'nothing was running'}"
-               + (f"; removed {lay.base_dir}" if purge else ""))
+               + (f"; removed {lay.base_dir}" if purge and existed else ""))
 
 
 @app.command()
