@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
 from doctor.members import keys_read, leader_name, merged
+from doctor.procs import node_patroni
 
 BOOTSTRAP_STATES = ("initializing new cluster", "running custom bootstrap script", "starting after custom bootstrap",
                     "creating replica")
@@ -132,6 +133,25 @@ def system_id(ctx: CheckContext) -> list[Verdict] | Verdict:
                  subject=n) for n, i, w in bad]
 
 
+def _hung_patroni(ctx: CheckContext, here: dict) -> tuple[str | None, list[str]]:
+    """When the REST call timed out although this node's Patroni process exists, say what that
+    process is doing: a stopped (SIGSTOP, debugger) or hung Patroni holds its socket open but
+    never answers, and it renews nothing in the DCS either."""
+    if (here.get("error") or {}).get("kind") != "timeout":
+        return None, []
+    ours = node_patroni(ctx.facts, ctx.node)
+    if not ours:
+        return None, []
+    p = ours[0]
+    state = p.get("status")
+    evidence = [f"Patroni pid {p['pid']} for {ctx.node.config_path}: process state {state}"]
+    if state == "stopped":
+        return (f"Patroni pid {p['pid']} exists but is stopped (process state T: SIGSTOP or a debugger), so it "
+                "accepts connections and answers nothing"), evidence
+    return (f"Patroni pid {p['pid']} runs (process state {state}) but its API does not answer in time: "
+            "it is hung or overloaded"), evidence
+
+
 @check("cluster.rest-api", "every member's REST API answers", "rest-api-unreachable", profiles=("run", "replication"),
        needs=("patroni_api",), errors_ok=True)
 def rest_api(ctx: CheckContext) -> list[Verdict] | Verdict:
@@ -143,9 +163,13 @@ def rest_api(ctx: CheckContext) -> list[Verdict] | Verdict:
             what = f"{here['error'].get('kind')}: {here['error'].get('message')}"
         else:
             what = f"HTTP {here.get('status')} and no Patroni status JSON: something else answers on that port"
-        verdicts.append(fail(f"this node's ({ctx.node.name}) Patroni REST API at {url}/patroni does not answer ({what})",
-                             evidence=[f"GET {url}/patroni: {what}"],
-                             values={"member": ctx.node.name, "member_api_url": url}, subject=ctx.node.name))
+        hung, evidence = _hung_patroni(ctx, here)
+        verdicts.append(fail(f"this node's ({ctx.node.name}) Patroni REST API at {url}/patroni does not answer ({what})"
+                             + (f"; {hung}" if hung else ""),
+                             evidence=[f"GET {url}/patroni: {what}"] + evidence,
+                             values={"member": ctx.node.name, "member_api_url": url, "hung": hung,
+                                     "patroni_pid": (node_patroni(ctx.facts, ctx.node) or [{}])[0].get("pid")},
+                             subject=ctx.node.name))
     for m in merged(ctx.facts):
         if m["name"] == ctx.node.name or not m.get("rest_error") or not m.get("in_dcs"):
             continue

@@ -34,3 +34,11 @@ def node_patroni(facts: Facts, node: NodeView) -> list[dict[str, Any]]:
 def postmaster_is_patroni_managed(pm: dict[str, Any]) -> bool:
     """Patroni starts postgres with ``--config-file=`` and its controlled GUCs on the command line."""
     return bool(pm.get("patroni_style_args"))
+
+
+def node_postmasters(facts: Facts, node: NodeView) -> list[dict[str, Any]]:
+    """The postmasters running on this node's data dir (whoever started them)."""
+    if not node.data_dir:
+        return []
+    ours = os.path.realpath(node.data_dir)
+    return [pm for pm in facts.get("system.processes.postmasters") or [] if pm.get("data_dir") == ours]

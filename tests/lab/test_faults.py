@@ -55,6 +55,7 @@ class Case:
     on: Callable[[dict, object], str] | None = None  # which node's config to run on (default: the fault's)
     exit_code: int = 2
     also: dict[str, Callable[[dict, object], list[str]]] = field(default_factory=dict)
+    fix: Callable[[dict, object], list[str]] | None = None  # strings the first diagnosis' fix must contain
 
 
 def _cfg(info: dict, lab) -> str:
@@ -63,6 +64,16 @@ def _cfg(info: dict, lab) -> str:
 
 def _endpoints(lab) -> list[str]:
     return list(lab.layout.etcd_endpoints)
+
+
+def _sysids(info: dict) -> tuple[str, str]:
+    """(cluster, member) system identifiers from Patroni's real 'system ID mismatch' line."""
+    m = re.search(r"different cluster: (\d+) != (\d+)", info["details"]["symptom"])
+    return m.group(1), m.group(2)
+
+
+def _segment(info: dict) -> str:
+    return re.search(r"requested WAL segment (\w+) has already been removed", info["details"]["symptom"]).group(1)
 
 
 CASES = [
@@ -102,6 +113,36 @@ CASES = [
     Case("dcs-api-mismatch", "dcs-api-mismatch",
          lambda i, lab: [i["config"], "etcd: section", "/v2/machines", "HTTP 404"],
          also={"rest-api-unreachable": lambda i, lab: [i["node"]]}),
+    # Patroni SIGKILLed: its PostgreSQL keeps serving with nobody renewing the member key. The closed
+    # REST port is that same fact seen from the network, so it comes second.
+    Case("patroni-not-running", "patroni-not-running",
+         lambda i, lab: [i["config"], f"pid {i['details']['postgres_pid']}", i["data_dir"], "still runs without it"],
+         also={"rest-api-unreachable": lambda i, lab: [i["node"], "refused"]},
+         fix=lambda i, lab: ["systemctl start patroni"]),
+    # Patroni SIGSTOPped: the port accepts, nothing answers; the process state says why.
+    Case("rest-api-unreachable", "rest-api-unreachable",
+         lambda i, lab: [i["node"], lab.node(i["node"]).rest_url, "timeout",
+                         f"Patroni pid {i['details']['stopped_patroni']} exists but is stopped"],
+         fix=lambda i, lab: [f"kill -CONT {i['details']['stopped_patroni']}"]),
+    # Patroni exits at the mismatch, so patroni-not-running and the closed REST port follow from it;
+    # the fix must not be `patronictl reinit` (it needs the member's REST API, which is gone).
+    Case("system-id-mismatch", "system-id-mismatch",
+         lambda i, lab: [i["node"], i["data_dir"], "/service/postgres/initialize", *_sysids(i)],
+         also={"patroni-not-running": lambda i, lab: [i["config"]]},
+         fix=lambda i, lab: [f"mv {i['data_dir']} {i['data_dir']}.system-{_sysids(i)[1]}"]),
+    # Only the old leader's log tells this story: the DCS answered, its loop did not run in time.
+    Case("leader-lock-lost", "leader-lock-lost", lambda i, lab: ["Demoting self (immediate-nolock)"],
+         fix=lambda i, lab: ["ttl", "loop_wait", "retry_timeout"]),
+    # The replica stays "running" without a WAL receiver: replica-not-streaming is the consequence.
+    Case("wal-segment-removed", "wal-segment-removed",
+         lambda i, lab: [_segment(i), "has already been removed"],
+         also={"replica-not-streaming": lambda i, lab: [i["node"], f"from {i['details']['leader']}"]},
+         fix=lambda i, lab: [f"reinit postgres {i['node']}"]),
+    # The full tmpfs crashes the postmaster (PANIC): disk-full is the cause, postgres-start-failed
+    # (the crash seen in the logs) the consequence.
+    Case("disk-full", "disk-full", lambda i, lab: [i["data_dir"], "128.0 MB"],
+         also={"postgres-start-failed": lambda i, lab: ["No space left on device"]},
+         fix=lambda i, lab: [f"df -h {i['data_dir']}"]),
 ]
 
 
@@ -142,6 +183,9 @@ def test_fault(healthy_lab, case: Case):
         assert first["fix"], f"{case.expect} has no filled-in fix"
         unfilled = {name for block in first["fix"] for name in re.findall(r"<([a-z_]+)>", block)} - {"method"}
         assert not unfilled, f"fix has unfilled values {unfilled}: {first['fix']}"
+        if case.fix:
+            for text in case.fix(info, healthy_lab):
+                assert text in "\n".join(first["fix"]), f"{text!r} not in the fix: {first['fix']}"
         for pid, texts in case.also.items():
             other = next((d for d in rep["diagnoses"] if d["id"] == pid), None)
             assert other is not None, f"{pid} missing\n{_show(rep)}"
