@@ -108,7 +108,7 @@ def _progress_status(enabled: bool):
 
 ConfigOpt = typer.Option(None, "-c", "--config-file", help="patroni.yml of this node (default: $PATRONICTL_CONFIG_FILE, "
                          "/etc/patroni/patroni.yml, /etc/patroni.yml).", show_default=False)
-TimeoutOpt = typer.Option(5.0, "--timeout", min=0.1, help="Seconds for each network call; the whole run takes about this long at most.")
+TimeoutOpt = typer.Option(5.0, "--timeout", min=0.1, help="Seconds for each network call. Calls run concurrently; collection stops at 2 x timeout + 2 s whatever hangs.")
 
 
 @app.command()
