@@ -7,6 +7,7 @@ checks only turn its model into verdicts with the values the playbooks' fixes ne
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
@@ -235,18 +236,42 @@ def streaming(ctx: CheckContext) -> list[Verdict] | Verdict:
     if lead is None:
         return skip("the cluster has no leader to stream from")
     out: list[Verdict] = []
+    refused, senders = _replication_login_refusal(ctx, lead["name"])
     for r in not_streaming(m["members"]):
         how = ("its PostgreSQL has no WAL receiver (pg_stat_wal_receiver is empty)" if r.get("pg_reachable")
                and not r.get("wal_receiver_status") else
                f"its WAL receiver is '{r['wal_receiver_status']}'" if r.get("wal_receiver_status") else
                f"{lead['name']} has no walsender for it and Patroni reports state '{r.get('state')}'")
-        out.append(fail(f"{r['name']} is running as a replica but not streaming from {lead['name']}: {how}; "
-                        f"it falls further behind with every write",
-                        evidence=[_member_line(r),
-                                  f"Patroni state of {r['name']}: {r.get('state')} (streaming replicas show 'streaming')",
-                                  f"pg_stat_replication on {lead['name']}: "
-                                  + (f"state {r['walsender_state']}" if r.get("walsender_state") else f"no row for {r['name']}")],
+        evidence = [_member_line(r),
+                    f"Patroni state of {r['name']}: {r.get('state')} (streaming replicas show 'streaming')",
+                    f"pg_stat_replication on {lead['name']}: "
+                    + (f"state {r['walsender_state']}" if r.get("walsender_state") else f"no row for {r['name']}")]
+        if refused:
+            evidence.append(f"a replication login to {lead['name']} from this node fails: {refused}")
+        out.append(fail(f"{r['name']} is running as a replica but not streaming from {lead['name']}: {how}"
+                        + (f"; {lead['name']} refuses replication connections: {refused}" if refused else "")
+                        + "; it falls further behind with every write",
+                        evidence=evidence,
                         values={"member": r["name"], "member_psql": _psql(ctx, r), "leader": lead["name"],
-                                "leader_host": lead.get("host"), "leader_port": lead.get("port")},
+                                "leader_psql": _psql(ctx, lead),
+                                "leader_host": lead.get("host"), "leader_port": lead.get("port"),
+                                "login_error": refused, "max_wal_senders": senders,
+                                "member_log_dir": ctx.facts.get("logs.found.postgres_log_dir")
+                                if r["name"] == ctx.node.name else None},
                         subject=r["name"]))
     return out or ok(f"every running replica streams from {lead['name']}")
+
+
+def _replication_login_refusal(ctx: CheckContext, leader: str) -> tuple[str | None, int | None]:
+    """The server's words when this node's own replication login to the leader was refused for a
+    reason that is not about credentials or pg_hba (those have their own problem ids), e.g. every
+    WAL sender slot taken; and max_wal_senders when that is the reason."""
+    login = ctx.facts.get("postgres.replication_login") or {}
+    err = login.get("error") or {}
+    if login.get("member") != leader or not err or err.get("kind") in (
+            "auth", "hba", "no-role", "no-replication-privilege", "refused", "timeout", "dns", "starting",
+            "not-configured"):
+        return None, None
+    text = err.get("server_message") or err.get("message")
+    m = re.search(r"exceeds max_wal_senders \(currently (\d+)\)", text or "")
+    return text, int(m.group(1)) if m else None

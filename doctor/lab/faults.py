@@ -1159,3 +1159,116 @@ def _h_diskfull(ctx: Ctx):
             break
         time.sleep(1)
     return action
+
+
+# ------------------------------------------------------------------------------------------
+# replication faults the replication checks need
+# ------------------------------------------------------------------------------------------
+SLOT_WAL_BYTES = 200 * 1024 * 1024
+
+
+@fault("replication-slot-problem", "a replica's Patroni and PostgreSQL stopped, then ~200 MB of WAL "
+       "written on the leader: once its member key expires, its slot (kept by Patroni for "
+       "member_slots_ttl) is inactive and retains all of it, past wal_keep_size")
+def _b_slot(ctx: Ctx):
+    lay, n = ctx.lay, ctx.node
+    ld = leader(lay)
+    cluster.stop_member(n)
+
+    def slot_row():
+        rows = sql(ld, "SELECT active, wal_status, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint "
+                       "FROM pg_replication_slots WHERE slot_name = %s", (n.name,), fetch=True)
+        return rows[0] if rows else None
+
+    wait_until(lambda: (slot_row() or (True,))[0] is False, 30, f"slot {n.name} on {ld.name} to go inactive")
+    sql(ld, "CREATE TABLE IF NOT EXISTS lab_slot (id bigint, pad text)")
+    while (slot_row() or (None, None, 0))[2] < SLOT_WAL_BYTES:
+        sql(ld, "INSERT INTO lab_slot SELECT g, repeat('s', 200) FROM generate_series(1, 50000) g", timeout=60)
+    sql(ld, "SELECT pg_switch_wal()")
+    sql(ld, "CHECKPOINT", timeout=60)
+    active, wal_status, retained = slot_row()
+    pg_wal = sql(ld, "SELECT sum(size)::bigint FROM pg_ls_waldir()", fetch=True)[0][0]
+    keep = sql(ld, "SHOW wal_keep_size", fetch=True)[0][0]
+    ctx.details.update(leader=ld.name, stopped=n.name, slot=n.name, slot_active=active, wal_status=wal_status,
+                       retained_bytes=int(retained), pg_wal_bytes=int(pg_wal), wal_keep_size=keep)
+    if active is not False or retained < SLOT_WAL_BYTES:
+        ctx.details["warning"] = f"slot {n.name} is not an inactive slot retaining {SLOT_WAL_BYTES} bytes"
+    ctx.state["leader"] = ld.name
+    ctx.save()
+    if ctx.wait:  # a replica down for a while: its member key has expired, its slot stays
+        wait_until(lambda: n.name not in [m["name"] for m in (cluster.cluster_view(lay) or {}).get("members", [])],
+                   configs.TTL + 15, f"{n.name}'s member key to expire")
+        ctx.details["member_key_expired"] = True
+
+
+@healer("replication-slot-problem")
+def _h_slot(ctx: Ctx):
+    lay = ctx.lay
+    try:
+        sql(leader(lay), "DROP TABLE IF EXISTS lab_slot")
+    except LabError:
+        pass
+    return f"lab_slot dropped, {ctx.node.name} started: it replays the WAL its slot kept"
+
+
+WALSENDER_HOLD = "pgdoctor-lab-walsender-hold"
+_HOLD_WALSENDERS = r'''
+import sys, time, psycopg
+held = []
+while True:  # take every WAL sender slot that frees up on the leader, and keep it
+    try:
+        held.append(psycopg.connect(sys.argv[1], replication="true", autocommit=True))
+    except psycopg.Error:
+        time.sleep(0.005)
+'''
+
+
+@fault("replica-not-streaming", "every WAL sender on the leader taken by idle replication connections "
+       "(as backup tools or stale pg_receivewal do), then a replica's walsender terminated: it is "
+       "refused on reconnect ('exceeds max_wal_senders') while Patroni calls it running")
+def _b_not_streaming(ctx: Ctx):
+    import sys
+
+    from .layout import REPLICATION_PASSWORD, REPLICATION_USER
+    lay, n = ctx.lay, ctx.node
+    ld = leader(lay)
+    senders = int(sql(ld, "SHOW max_wal_senders", fetch=True)[0][0])
+    dsn = (f"host={ld.address} port={ld.pg_port} user={REPLICATION_USER} dbname=postgres "
+           f"application_name={WALSENDER_HOLD}")
+    pid = procs.spawn([sys.executable, "-c", _HOLD_WALSENDERS, dsn, WALSENDER_HOLD],
+                      lay.base_dir / "walsender-hold.log", None, as_postgres=False, cwd=lay.base_dir,
+                      env={**os.environ, "PGPASSWORD": REPLICATION_PASSWORD})
+    ctx.add_extra_pid(pid, WALSENDER_HOLD)
+
+    def walsenders() -> list[tuple]:
+        return sql(ld, "SELECT pid, application_name FROM pg_stat_replication", fetch=True)
+
+    wait_until(lambda: len(walsenders()) >= senders, 20, f"all {senders} WAL senders on {ld.name} to be taken")
+    terminated = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the holder and the replica race for the freed slot
+        mine = [p for p, app in walsenders() if app == n.name]
+        if not mine:
+            time.sleep(1.0)
+            if not [p for p, app in walsenders() if app == n.name]:
+                break
+            continue
+        sql(ld, "SELECT pg_terminate_backend(%s)", (mine[0],))
+        terminated += 1
+        time.sleep(0.3)
+    wait_until(lambda: not sql(n, "SELECT 1 FROM pg_stat_wal_receiver", fetch=True)
+               and (cluster.member_status(n) or {}).get("replication_state") != "streaming",
+               20, f"{n.name} to stop streaming")
+    held = sum(1 for _, app in walsenders() if app == WALSENDER_HOLD)
+    ctx.details.update(leader=ld.name, replica=n.name, max_wal_senders=senders, holder_pid=pid,
+                       held_walsenders=held, terminated_walsenders=terminated,
+                       patroni_state=(cluster.member_status(n) or {}).get("state"))
+    ctx.state["leader"] = ld.name
+    ctx.save()
+    _symptom(ctx, r"exceeds max_wal_senders", _pglogs(n), 20)
+
+
+@healer("replica-not-streaming")
+def _h_not_streaming(ctx: Ctx):
+    return (f"stopped the process holding the leader's WAL senders; {ctx.node.name} reconnects within "
+            "wal_retrieve_retry_interval")
