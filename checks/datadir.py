@@ -7,6 +7,15 @@ from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
 GOOD_MODES = ("0700", "0750")
 
 
+def _writable_by(parent: dict, user: str) -> bool:
+    """Can ``user`` create an entry in this directory, judged from its owner and mode bits?"""
+    try:
+        mode = int(str(parent.get("mode") or "0"), 8)
+    except ValueError:
+        return False
+    return bool(mode & 0o002) or (parent.get("owner") == user and bool(mode & 0o200))
+
+
 @check("datadir.permissions", "data dir owner and mode", "datadir-permissions",
        profiles=("run", "preflight"), needs=("system.datadir",))
 def datadir_permissions(ctx: CheckContext) -> Verdict:
@@ -22,16 +31,13 @@ def datadir_permissions(ctx: CheckContext) -> Verdict:
         parent = (d.get("parents") or [{}])[0]
         values["parent"] = parent.get("path")
         values["missing"] = True
-        if parent and parent.get("owner") not in (pg_user,) and parent.get("owner") != "root":
-            return fail(f"{path} does not exist and its parent {parent.get('path')} belongs to {parent.get('owner')}, "
-                        f"so {pg_user} cannot create it", values=values)
-        if parent.get("owner") == pg_user and str(parent.get("mode") or "0")[-3:-2] in ("7", "3"):
+        where = f"{parent.get('path')} (owner {parent.get('owner')}, mode {parent.get('mode')})"
+        if _writable_by(parent, pg_user):
             # a replica between clone attempts, or a node before bootstrap: Patroni creates it itself
-            return ok(f"{path} does not exist yet; {pg_user} owns {parent.get('path')} "
-                      f"(mode {parent.get('mode')}), so Patroni can create it at bootstrap or clone", values=values)
-        return warn(f"{path} does not exist; Patroni creates it at bootstrap or clone only if {pg_user} may write "
-                    f"to {parent.get('path')} (owner {parent.get('owner')}, mode {parent.get('mode')})", values=values,
-                    evidence=[f"parent {parent.get('path')}: owner {parent.get('owner')}, mode {parent.get('mode')}"])
+            return ok(f"{path} does not exist yet; {pg_user} may write to {where}, so Patroni creates it at "
+                      "bootstrap or clone", values=values)
+        return fail(f"{path} does not exist and {pg_user} cannot create it: {where} is not writable for {pg_user}",
+                    evidence=[f"parent {where}"], values=values)
     if not d.get("is_dir"):
         return fail(f"{path} exists but is not a directory", values=values)
     wrong = []

@@ -57,19 +57,37 @@ def render_diagnoses(console: Console, diagnoses: list[dict[str, Any]], resolved
                 console.print(f"     • {escape(e)}")
             if len(d["evidence"]) > 8:
                 console.print(f"     … {len(d['evidence']) - 8} more (see --format json)")
-        if d.get("fix"):
+        if d.get("fix_text") or d.get("fix"):
             console.print("   [bold]Fix[/]")
-            for block in d["fix"]:
-                for line in block.splitlines():
-                    console.print(f"     [cyan]{escape(line)}[/]", soft_wrap=True)
-                console.print()
-        elif d.get("fix_text"):
-            console.print("   [bold]Fix[/]")
-            for line in d["fix_text"].splitlines():
-                console.print(f"     {escape(line)}", soft_wrap=True)
+            render_fix(console, d.get("fix_text") or "\n\n".join(f"```\n{b}\n```" for b in d["fix"]))
         console.print(f"   [dim]More: pgdoctor explain {escape(d['id'])}[/]")
         console.print()
     render_resolved(console, resolved)
+
+
+def render_fix(console: Console, markdown: str) -> None:
+    """The playbook's whole Fix section: its prose (preconditions, either/or) and its commands.
+
+    Commands are printed unwrapped and highlighted so they can be copied; prose keeps the
+    warnings that say when a command is safe.
+    """
+    in_code = False
+    blank = False
+    for line in markdown.splitlines():
+        if line.strip().startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code:
+            console.print(f"       [cyan]{escape(line)}[/]", soft_wrap=True)
+            blank = False
+        elif line.strip():
+            console.print(f"     {escape(line.strip())}")
+            blank = False
+        elif not blank:
+            console.print()
+            blank = True
+    if not blank:
+        console.print()
 
 
 def render_findings(console: Console, findings: list[dict[str, Any]], show_ok: bool = True) -> None:

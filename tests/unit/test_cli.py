@@ -53,14 +53,32 @@ def test_exit_0_when_the_selected_checks_pass():
 
 
 def test_exit_1_on_warnings_only(tmp_path):
+    """A postmaster.pid naming a dead pid is a warning: exit 1."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "PG_VERSION").write_text("15\n")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (data / "postmaster.pid").write_text(f"{dead.pid}\n{data}\n1700000000\n5432\n/tmp\n127.0.9.1\n")
     cfg = tmp_path / "p.yml"
-    cfg.write_text(EXAMPLE.read_text().replace("/var/tmp/pgdoctor-example/data", str(tmp_path / "missing" / "data")))
-    out = pgdoctor("run", "-c", str(cfg), "--only", "datadir-permissions", "--format", "json")
+    cfg.write_text(EXAMPLE.read_text().replace("/var/tmp/pgdoctor-example/data", str(data)))
+    out = pgdoctor("run", "-c", str(cfg), "--only", "postmaster-pid-stale", "--format", "json")
     assert out.returncode == 1, out.stdout + out.stderr
     report = json.loads(out.stdout)
     jsonschema.validate(report, SCHEMA)
-    assert report["diagnoses"][0]["id"] == "datadir-permissions"
-    assert str(tmp_path / "missing" / "data") in report["diagnoses"][0]["summary"]
+    assert report["verdict"] == "warn"
+    assert report["diagnoses"][0]["id"] == "postmaster-pid-stale"
+    assert str(data / "postmaster.pid") in report["diagnoses"][0]["summary"]
+
+
+def test_missing_data_dir_that_postgres_cannot_create_fails(tmp_path):
+    cfg = tmp_path / "p.yml"
+    cfg.write_text(EXAMPLE.read_text().replace("/var/tmp/pgdoctor-example/data", str(tmp_path / "missing" / "data")))
+    out = pgdoctor("run", "-c", str(cfg), "--only", "datadir-permissions", "--format", "json")
+    assert out.returncode == 2, out.stdout + out.stderr
+    d = json.loads(out.stdout)["diagnoses"][0]
+    assert d["id"] == "datadir-permissions" and "cannot create it" in d["summary"]
+    assert any(f"install -d -o postgres -g postgres -m 700 {tmp_path / 'missing' / 'data'}" in b for b in d["fix"])
 
 
 def test_tab_gives_config_invalid_yaml_with_line_number(tab_config):
