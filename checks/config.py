@@ -36,7 +36,8 @@ def yaml_parses(ctx: CheckContext) -> Verdict:
     evidence += [f"hint: {h}" for h in hints[1:]]
     return fail(summary, evidence=evidence,
                 values={"line": err.get("line") or 1, "column": err.get("column") or 1,
-                        "yaml_problem": err.get("problem"), "tab_lines": err.get("tab_lines") or []})
+                        "yaml_problem": err.get("problem"), "tab_lines": err.get("tab_lines") or [],
+                        "tab_fixes": err.get("tab_fixes") or []})
 
 
 def _get(config: dict[str, Any], path: tuple[str, ...]) -> Any:

@@ -101,6 +101,16 @@ def collect(options: CollectOptions, profile: str = "run", progress: Callable[[s
     return facts, ctx
 
 
+def node_values(facts: Facts, node: NodeView) -> dict[str, Any]:
+    """What playbook fixes may use: the config's values plus what the facts say of this node's data dir."""
+    values = node.template_values()
+    datadir = facts.get("system.datadir") or {}
+    values["data_dir_exists"] = bool(datadir.get("exists"))
+    values["data_dir_entries"] = int(datadir.get("entry_count") or 0)
+    values["data_dir_initialised"] = bool(datadir.get("has_pg_version"))
+    return values
+
+
 def settings_from(options: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (options or {}).items() if v is not None}
 
@@ -124,7 +134,7 @@ def analyze(facts: Facts, command: str = "run", profiles: Iterable[str] = ("run"
     if skip_set:
         log_matches = [m for m in log_matches if m.get("playbook") not in skip_set]
     from doctor.engine import RECENT_LOG_SECONDS
-    diagnoses = diagnose(findings, playbooks, node.template_values(), log_matches,
+    diagnoses = diagnose(findings, playbooks, node_values(facts, node), log_matches,
                          recent_seconds=float(merged_settings.get("log_recent_seconds", RECENT_LOG_SECONDS)))
     resolved = [d for d in diagnoses if d.resolved]
     diagnoses = [d for d in diagnoses if not d.resolved]

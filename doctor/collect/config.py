@@ -104,7 +104,7 @@ def yaml_error_facts(text: str, exc: yaml.YAMLError) -> dict[str, Any]:
     if problem and ("mapping values are not allowed" in problem or "did not find expected key" in problem
                     or "expected <block end>" in problem):
         hints.append("indentation does not line up with the keys around it")
-    if line and 0 < line <= len(lines):
+    if line and 0 < line <= len(lines) and not tab_lines:
         bad = lines[line - 1]
         if re.search(r":\s*[@`%&*!|>]", bad) or re.search(r":\s+[^'\"\s].*:\s", bad) or "found character" in (problem or ""):
             hints.append("a value starts with or contains a YAML special character; quote it")
@@ -115,9 +115,34 @@ def yaml_error_facts(text: str, exc: yaml.YAMLError) -> dict[str, Any]:
         "context": context,
         "line_text": lines[line - 1] if line and 0 < line <= len(lines) else None,
         "tab_lines": tab_lines,
+        "tab_fixes": [{"line": n, "indent": _indent_for(lines, n - 1)} for n in tab_lines[:20]],
         "hints": hints,
         "message": f"{problem}" + (f" ({context})" if context else ""),
     }
+
+
+def _indent_for(lines: list[str], index: int) -> int:
+    """The number of spaces a tab-indented line should have, judged from its neighbours.
+
+    After a ``key:`` that opens a mapping, the line is its first child: as deep as the next
+    space-indented line when that one is deeper, else two more than the parent. Otherwise it is
+    a sibling of the line before it.
+    """
+    def usable(text: str) -> bool:
+        return bool(text.strip()) and not text.lstrip().startswith("#") and "\t" not in text[: len(text) - len(text.lstrip())]
+
+    def indent(text: str) -> int:
+        return len(text) - len(text.lstrip(" "))
+
+    prev = next((lines[i] for i in range(index - 1, -1, -1) if usable(lines[i])), None)
+    nxt = next((lines[i] for i in range(index + 1, len(lines)) if usable(lines[i])), None)
+    if prev is None:
+        return 0
+    if prev.rstrip().endswith(":"):
+        if nxt is not None and indent(nxt) > indent(prev):
+            return indent(nxt)
+        return indent(prev) + 2
+    return indent(prev)
 
 
 def parse_config(text: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -98,7 +98,13 @@ def test_text_output_shows_diagnosis_fix_and_verdict(tab_config):
     out = pgdoctor("run", "-c", str(tab_config), "--no-logs")
     assert out.returncode == 2
     assert "patroni.yml is not valid YAML" in out.stdout
-    assert "Fix" in out.stdout and f"sed -i 's/\\t/    /g' {tab_config}" in out.stdout
+    line = next(i for i, l in enumerate(tab_config.read_text().splitlines(), 1) if l.startswith("\t"))
+    command = f"sudo sed -i.bak -e '{line}s/^[[:space:]]*/  /' {tab_config}"
+    assert "Fix" in out.stdout and command in out.stdout
+    # The printed fix really repairs the file: run it (without sudo) and the YAML is the example again.
+    subprocess.run(command.replace("sudo ", "", 1), shell=True, check=True)
+    import yaml
+    assert yaml.safe_load(tab_config.read_text()) == yaml.safe_load(EXAMPLE.read_text())
     assert "Verdict: FAILING" in out.stdout and "exit 2" in out.stdout
 
 
