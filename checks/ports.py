@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from doctor.engine import CheckContext, Verdict, check, fail, ok, warn
+from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
 from doctor.node import NodeView
 from doctor.procs import describe, node_patroni, postmaster_is_patroni_managed
 
@@ -41,7 +41,7 @@ def wanted_ports(ctx: CheckContext) -> list[dict[str, Any]]:
     if _etcd_runs_here(ctx):
         hosts = [h for h in node.pg_hosts + node.rest_hosts if h not in WILDCARDS]
         for p in (2379, 2380):
-            wanted.append({"role": "etcd", "hosts": sorted(set(hosts)), "port": p})
+            wanted.append({"role": "etcd", "hosts": sorted(set(hosts)) or ["*"], "port": p})
     return wanted
 
 
@@ -54,6 +54,9 @@ def port_in_use(ctx: CheckContext) -> list[Verdict]:
     verdicts: list[Verdict] = []
     for want in wanted_ports(ctx):
         port, role = want["port"], want["role"]
+        if not want["hosts"]:
+            verdicts.append(skip(f"{role}: no listen address in the config (see config-invalid)", subject=role))
+            continue
         hosts_label = ",".join(want["hosts"]) or "*"
         taken = [l for l in listeners if l["port"] == port and _overlaps(l["address"], want["hosts"])]
         foreign = []
@@ -95,7 +98,7 @@ def postgres_outside_patroni(ctx: CheckContext) -> list[Verdict] | Verdict:
     data_dir = os.path.realpath(node.data_dir) if node.data_dir else None
     listeners = ctx.facts.get("system.listeners") or []
     pg_listener_pids = {l.get("pid") for l in listeners
-                        if l["port"] == node.pg_port and _overlaps(l["address"], node.pg_hosts)}
+                        if node.pg_hosts and l["port"] == node.pg_port and _overlaps(l["address"], node.pg_hosts)}
     verdicts = []
     for pm in ctx.facts.get("system.processes.postmasters") or []:
         on_our_dir = data_dir is not None and pm.get("data_dir") == data_dir
@@ -112,8 +115,10 @@ def postgres_outside_patroni(ctx: CheckContext) -> list[Verdict] | Verdict:
             f"PostgreSQL pid {pm['pid']} runs {where} but was not started by Patroni "
             f"(parent: {parent.get('name') or '?'} pid {parent.get('pid')})",
             evidence=[f"pid {pm['pid']} user {pm.get('user')}: {' '.join(pm.get('cmdline') or [])}",
-                      "Patroni starts postgres with --config-file=... and its controlled settings on the command line; "
-                      "this one has none of them"],
+                      ("its command line is Patroni's, but for another data dir: another Patroni's PostgreSQL "
+                       "holds this node's address and port" if postmaster_is_patroni_managed(pm) else
+                       "Patroni starts postgres with --config-file=... and its controlled settings on the command "
+                       "line; this one has none of them")],
             values={"pid": pm["pid"], "pm_data_dir": pm.get("data_dir"), "pm_cmdline": " ".join(pm.get("cmdline") or []),
                     "on_our_dir": on_our_dir},
             subject=f"pid {pm['pid']}"))

@@ -13,7 +13,8 @@ from typing import Any, Callable, Iterable
 
 from doctor import __version__
 from doctor.collect import CollectContext, CollectOptions, run_collectors
-from doctor.collect.config import apply_env_overrides, discover_config_path, parse_config, read_config_text
+from doctor.collect.config import (apply_env_overrides, discover_config_path, parse_config, read_config_text,
+                                   require_patroni_config)
 from doctor.engine import CheckContext, Diagnosis, Finding, diagnose, run_checks, verdict_of
 from doctor.facts import FACTS_VERSION, Facts
 from doctor.node import NodeView
@@ -71,6 +72,7 @@ def load_config_into(facts: Facts, options: CollectOptions, redactor: Redactor) 
             yaml_error["line_text"] = redactor.text(yaml_error["line_text"], "config")
     applied: list[str] = []
     if config is not None:
+        require_patroni_config(config, path)
         applied = apply_env_overrides(config)
         for secret in collect_secrets(config):
             redactor.remember(secret)

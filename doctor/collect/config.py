@@ -161,6 +161,22 @@ def parse_config(text: str) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
     return data, None
 
 
+PATRONI_TOP_KEYS = ("scope", "name", "namespace", "restapi", "postgresql", "etcd", "etcd3", "bootstrap", "consul",
+                    "zookeeper", "kubernetes", "raft", "exhibitor", "tags", "watchdog", "ctl", "log")
+
+
+def require_patroni_config(config: dict[str, Any], path: str) -> None:
+    """Refuse a YAML file that is plainly not a Patroni config (a compose file, an Ansible vars file).
+
+    Judging one would make every check speak of defaults and of other clusters' processes.
+    """
+    if any(key in config for key in PATRONI_TOP_KEYS):
+        return
+    found = ", ".join(list(map(str, config))[:6]) or "nothing"
+    raise UsageError(f"{path} does not look like a Patroni config: it has none of scope, name, restapi, postgresql, "
+                     f"etcd3 at its top level (it has {found}); point -c at the node's patroni.yml")
+
+
 def apply_env_overrides(config: dict[str, Any], env: dict[str, str] | None = None) -> list[str]:
     """Merge PATRONI_* variables over the file, as Patroni does; return the names applied."""
     env = os.environ if env is None else env

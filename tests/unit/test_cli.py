@@ -191,3 +191,12 @@ def test_secrets_from_the_config_never_reach_the_output(tab_config, tmp_path):
         out = pgdoctor("run", "-c", str(cfg), "--no-logs", *args)
         assert "example-superuser-secret" not in out.stdout + out.stderr
         assert "example-replication-secret" not in out.stdout + out.stderr
+
+
+def test_a_yaml_file_that_is_not_a_patroni_config_is_refused(tmp_path):
+    cfg = tmp_path / "docker-compose.yml"
+    cfg.write_text('version: "3"\nservices:\n  db:\n    image: postgres\n')
+    out = pgdoctor("run", "-c", str(cfg))
+    no_traceback(out)
+    assert out.returncode == 3
+    assert "does not look like a Patroni config" in out.stderr and "services" in out.stderr
