@@ -2,7 +2,7 @@
 replication-protocol login as the replication user against the leader.
 
 Never prompts for a password: credentials come only from the config, ``passfile`` is
-/dev/null and every connection has a ``connect_timeout``. The replication login is the
+a password file that cannot exist, and every connection has a ``connect_timeout``. The replication login is the
 one a replica's pg_basebackup makes (``replication=true`` + IDENTIFY_SYSTEM), so the
 server's exact refusal (password, pg_hba, missing REPLICATION) is recorded verbatim.
 """
@@ -71,11 +71,16 @@ def server_error(exc: BaseException) -> dict[str, Any]:
     return data
 
 
+# A password file that cannot exist (nothing can be created under /proc): libpq skips a missing
+# passfile silently, while /dev/null makes it warn "is not a plain file" on stderr.
+NO_PASSFILE = "/proc/pgdoctor-no-passfile"
+
+
 def conninfo(host: str, port: int, user: str, password: str | None, timeout: float, dbname: str = "postgres",
              **extra: Any) -> str:
     """A libpq conninfo that can never prompt or read a stray password file."""
     kw: dict[str, Any] = {"host": host, "port": port, "user": user, "dbname": dbname,
-                          "connect_timeout": max(2, int(timeout)), "passfile": "/dev/null",
+                          "connect_timeout": max(2, int(timeout)), "passfile": NO_PASSFILE,
                           "application_name": "pgdoctor", **extra}
     if password is not None:
         kw["password"] = password
