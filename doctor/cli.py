@@ -159,6 +159,8 @@ def run(
     facts.set("settings", {k: v for k, v in settings.items() if v is not None})
     report = analyze(facts, command="run", profiles=("run", "replication"), only=only_ids, skip_ids=skip_ids,
                      playbook_dirs=playbooks)
+    if only_ids or skip_ids:
+        report.extra["selection"] = {"only": only_ids, "skip": skip_ids}
     raise typer.Exit(emit_report(report, format, output))
 
 

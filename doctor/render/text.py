@@ -109,9 +109,18 @@ def render_verdict(console: Console, report: dict[str, Any]) -> None:
     style = STATUS_STYLE.get(verdict, "bold")
     n_diag = len(report.get("diagnoses", []))
     parts = [f"{counts.get(k, 0)} {k}" for k in ("fail", "warn", "error", "skip", "ok") if counts.get(k)]
+    selection = report.get("selection") or {}
+    limited = ""
+    if selection.get("only"):
+        limited += f"; only {', '.join(selection['only'])} checked"
+    if selection.get("skip"):
+        limited += f"; {', '.join(selection['skip'])} not checked (--skip)"
+    text = VERDICT_TEXT.get(verdict, verdict)
+    if limited and verdict == "ok":
+        text = "no problem found in the checks that ran"
     console.print()
-    console.print(f"[{style}]Verdict: {VERDICT_TEXT.get(verdict, verdict)}[/] — {n_diag} diagnos{'is' if n_diag == 1 else 'es'}; "
-                  f"checks: {', '.join(parts) or 'none'}; exit {report['exit_code']}")
+    console.print(f"[{style}]Verdict: {text}[/] — {n_diag} diagnos{'is' if n_diag == 1 else 'es'}; "
+                  f"checks: {', '.join(parts) or 'none'}{limited}; exit {report['exit_code']}")
 
 
 def render_report(console: Console, report: dict[str, Any]) -> None:
