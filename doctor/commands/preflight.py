@@ -141,8 +141,12 @@ def preflight(
     known = known_ids()
     bad = sorted(i for i in cli_ignore if i != "all" and i not in known)
     if bad:
-        raise UsageError(f"--ignore: unknown check or problem id: {', '.join(bad)} (preflight ids: "
-                         f"{', '.join(sorted(k for k in known if not k.startswith(('config.', 'dcs.'))))[:400]}…)")
+        import difflib
+        close = sorted({c for b in bad for c in difflib.get_close_matches(b, known, n=2, cutoff=0.5)})
+        problems = sorted(k for k in known if "." not in k)
+        raise UsageError(f"--ignore: unknown id {', '.join(bad)}"
+                         + (f"; did you mean {', '.join(close)}?" if close else "")
+                         + f" Problem ids here: {', '.join(problems)}")
     options = CollectOptions(config_path=config, timeout=timeout, pg_user=pg_user, read_logs=False, peers=peers)
     facts, _ = collect(options, profile="preflight")
     cfg_ignore_raw = facts.get("config.data.pgdoctor.preflight_ignore")

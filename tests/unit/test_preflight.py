@@ -299,7 +299,8 @@ def test_unknown_ignore_id_is_a_usage_error(tmp_path):
                          "-c", str(tmp_path / "none.yml"),
                          "--ignore", "no-such-check"], capture_output=True, text=True, timeout=60)
     assert cp.returncode == 3, cp.stderr
-    assert cp.stderr.startswith("pgdoctor: --ignore: unknown check or problem id: no-such-check")
+    assert cp.stderr.startswith("pgdoctor: --ignore: unknown id no-such-check")
+    assert "preflight-time-sync" in cp.stderr and len(cp.stderr.splitlines()) == 1
     assert "Traceback" not in cp.stderr
 
 
