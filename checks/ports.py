@@ -120,6 +120,7 @@ def postgres_outside_patroni(ctx: CheckContext) -> list[Verdict] | Verdict:
                        "Patroni starts postgres with --config-file=... and its controlled settings on the command "
                        "line; this one has none of them")],
             values={"pid": pm["pid"], "pm_data_dir": pm.get("data_dir"), "pm_cmdline": " ".join(pm.get("cmdline") or []),
+                    "pm_bin_dir": os.path.dirname((pm.get("cmdline") or [""])[0]) or ctx.node.bin_dir,
                     "on_our_dir": on_our_dir},
             subject=f"pid {pm['pid']}"))
     return verdicts or ok("every PostgreSQL on this node's data dir and port is Patroni's")
