@@ -179,3 +179,15 @@ def test_docs_list_every_problem_id():
     text = (Path(REPO) / "docs" / "problem-ids.md").read_text()
     missing = [pid for pid in load_playbooks() if f"| `{pid}` |" not in text]
     assert missing == [], f"add these to docs/problem-ids.md: {missing}"
+
+
+def test_fix_commands_have_no_literal_placeholders():
+    """A command block must be copy-pasteable: values come from templates, never `<something>` to edit by hand."""
+    import re
+    from doctor.playbooks import CODE_RE
+
+    found = []
+    for pid, book in load_playbooks().items():
+        for block in CODE_RE.findall(book.section("fix")):
+            found += [(pid, m.group(0)) for m in re.finditer(r"<[a-z][a-z _'-]*>", block)]
+    assert found == []
