@@ -22,9 +22,11 @@ bash scripts/install-lab.sh
 echo "demo: starting the lab (three members on 127.0.0.11-13)"
 "$PGDOCTOR" lab up
 echo "demo: breaking it: $fault"
-"$PGDOCTOR" lab break "$fault" --format json > /tmp/pgdoctor-demo-fault.json
-node=$(.venv/bin/python -c 'import json; print(json.load(open("/tmp/pgdoctor-demo-fault.json"))["node"])')
-config=$(.venv/bin/python -c 'import json; print(json.load(open("/tmp/pgdoctor-demo-fault.json"))["config"])')
+fault_json=$(mktemp)
+trap 'rm -f "$fault_json"' EXIT
+"$PGDOCTOR" lab break "$fault" --format json > "$fault_json"
+node=$(.venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["node"])' "$fault_json")
+config=$(.venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["config"])' "$fault_json")
 echo "demo: pgdoctor run -c $config    (on $node)"
 echo
 set +e
