@@ -249,8 +249,11 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
             continue
         g = groups.setdefault(f.playbook, {"findings": [], "logs": []})
         g["findings"].append(f)
+    required = {p.id: p.require for b in playbooks.values() for p in b.patterns if p.require}
     for m in log_matches or []:
         if m.get("benign") or not m.get("playbook"):
+            continue
+        if not _meets_requirements(m, required.get(str(m.get("pattern"))), node_values):
             continue
         g = groups.setdefault(m["playbook"], {"findings": [], "logs": []})
         g["logs"].append(m)
@@ -265,6 +268,8 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
         resolved = not fs and pid in live_ok
         ages = [m["age_seconds"] for m in logs if m.get("age_seconds") is not None]
         quiet_since = not fs and bool(ages) and len(ages) == len(logs) and min(ages) > recent_seconds
+        healed_by = None if fs or resolved or not book else _healed_by(logs, book.resolved_by, log_matches or [],
+                                                                                 book.resolved_across_nodes)
         values = dict(node_values)
         for m in reversed(logs):
             values.update(_pattern_values(book, m, node_values))
@@ -276,6 +281,11 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
         if resolved:
             status = "warn"
             summary = "resolved now (the live check passes), but " + summary
+        elif healed_by is not None:
+            resolved = True
+            status = "warn"
+            summary = (f"over: {healed_by.get('sample') or healed_by.get('pattern')} came after it "
+                       f"({healed_by.get('last')}), but " + summary)
         elif quiet_since:
             resolved = True
             status = "warn"
@@ -308,15 +318,60 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
     return diagnoses
 
 
+def _meets_requirements(match: dict[str, Any], require: dict[str, str] | None,
+                        node_values: dict[str, Any]) -> bool:
+    """A pattern's ``require`` (named group -> node value): the line is this problem only when, e.g.,
+    the user that failed to log in is this node's replication user. A group the line lacks passes."""
+    for group, value_name in (require or {}).items():
+        got = (match.get("groups") or {}).get(group)
+        want = node_values.get(value_name)
+        if got is not None and want is not None and str(got) != str(want):
+            return False
+    return True
+
+
+def _healed_by(logs: list[dict[str, Any]], resolvers: list[str], all_matches: list[dict[str, Any]],
+               across_nodes: bool = False) -> dict[str, Any] | None:
+    """The line naming the problem over (``resolved_by``: an event or a pattern id, of any
+    playbook) that came after the problem's last line, on every node that showed the problem;
+    None when some node has no such line (or a line has no time to compare)."""
+    if not resolvers or not logs:
+        return None
+    wanted = set(resolvers)
+    healers = [m for m in all_matches
+               if m.get("last_ts") is not None and {m.get("pattern"), m.get("event")} & wanted]
+    last_by_node: dict[Any, float] = {}
+    for p in logs:
+        if p.get("last_ts") is None:
+            return None
+        node = None if across_nodes else p.get("node")
+        last_by_node[node] = max(last_by_node.get(node, p["last_ts"]), p["last_ts"])
+    best: dict[str, Any] | None = None
+    for node, last in last_by_node.items():
+        after = [h for h in healers if h["last_ts"] > last
+                 and (node is None or h.get("node") is None or h.get("node") == node)]
+        if not after:
+            return None
+        first = min(after, key=lambda h: h["last_ts"])  # the first sign it was over
+        if best is None or first["last_ts"] > best["last_ts"]:
+            best = first
+    return best
+
+
 def _pattern_values(book: Playbook | None, match: dict[str, Any], node_values: dict[str, Any]) -> dict[str, Any]:
     """Fix values a log pattern implies (e.g. the REST port behind "already a node named"), rendered
-    with the node's values; the match's own regex groups override them."""
+    with the node's values and the match's groups (``<group>_all``: all its distinct values); the
+    match's own regex groups override them."""
     if book is None:
         return {}
     for p in book.patterns:
         if p.id == match.get("pattern") and p.values:
             from doctor.playbooks import render_value
-            return {k: render_value(v, node_values) for k, v in p.values.items()}
+            scope = dict(node_values)
+            scope.update({k: v for k, v in (match.get("groups") or {}).items() if v is not None})
+            # every distinct value a group took (e.g. each etcd endpoint the log names), comma-joined
+            scope.update({f"{k}_all": ",".join(map(str, v)) for k, v in (match.get("values") or {}).items() if v})
+            return {k: render_value(v, scope) for k, v in p.values.items()}
     return {}
 
 

@@ -52,6 +52,8 @@ class LogPattern:
     severity: str | None = None
     min_span: float = 0.0  # seconds between first and last occurrence before it counts (transient noise)
     values: dict[str, str] = field(default_factory=dict)  # extra fix values, Jinja over the node's values
+    # named group -> node value it must equal (e.g. user: replication_user), else the line is not this problem
+    require: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -65,6 +67,9 @@ class Playbook:
     patterns: list[LogPattern] = field(default_factory=list)
     source: str = ""
     explained_by: list[str] = field(default_factory=list)  # causes, named from the consequence's side
+    # event names or pattern ids (any playbook) whose line, seen after this problem's last line, ends it
+    resolved_by: list[str] = field(default_factory=list)
+    resolved_across_nodes: bool = False  # a healing line on any node counts (the leader refuses, a replica heals)
 
     def section(self, name: str) -> str:
         return self.sections.get(name.lower(), "")
@@ -121,7 +126,12 @@ def parse_playbook(text: str, source: str = "") -> Playbook:
             playbook=meta["id"], benign=bool(p.get("benign", False)), event=p.get("event"),
             min_count=int(p.get("min_count", 1)), severity=p.get("severity"),
             min_span=float(p.get("min_span", 0) or 0), values={str(k): str(v) for k, v in (p.get("values") or {}).items()},
+            require={str(k): str(v) for k, v in (p.get("require") or {}).items()},
         ))
+        missing = set(patterns[-1].require) - set(re.compile(p["regex"]).groupindex)
+        if missing:
+            raise PlaybookError(f"{source}: pattern {patterns[-1].id}: require names no group of its regex: "
+                                f"{', '.join(sorted(missing))}")
         if patterns[-1].log not in LOG_KINDS:
             raise PlaybookError(f"{source}: pattern {patterns[-1].id}: log must be one of {LOG_KINDS}")
     return Playbook(
@@ -129,6 +139,8 @@ def parse_playbook(text: str, source: str = "") -> Playbook:
         layer=int(meta.get("layer", 50)), explains=list(meta.get("explains") or []),
         sections=sections, patterns=patterns, source=source,
         explained_by=list(meta.get("explained_by") or []),
+        resolved_by=[str(x) for x in (meta.get("resolved_by") or [])],
+        resolved_across_nodes=bool(meta.get("resolved_across_nodes", False)),
     )
 
 

@@ -54,7 +54,8 @@ class Scanner:
         self.redact = redact or (lambda s: s)
         self.deadline = deadline
         self.block_size = block_size
-        self._aggs: dict[tuple[str, int], _Agg] = {}
+        self._aggs: dict[tuple[Any, ...], _Agg] = {}
+        self._members: dict[str, str] = {}  # source label -> the Patroni member its lines name as self
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_EVENTS)
         self.sources: list[dict[str, Any]] = []
         self.notes: list[str] = []
@@ -198,7 +199,11 @@ class Scanner:
             if kind is not None and kind != p.log:
                 return
         groups = {k: v for k, v in m.groupdict().items() if v is not None}
-        key = (src.label, idx)
+        if "self_member" in groups:
+            self._members.setdefault(src.label, groups["self_member"])
+        # lines that differ in a required group (e.g. which user failed) are kept apart, so the
+        # diagnosis can judge each one against this node's values
+        key = (src.label, idx, tuple(groups.get(g) for g in p.require))
         agg = self._aggs.get(key)
         if agg is None:
             agg = self._aggs[key] = _Agg(p, src.label, first=line.time, first_ts=line.ts)
@@ -254,6 +259,9 @@ class Scanner:
             }
             if quiet_reason:
                 m["quiet_reason"] = quiet_reason
+            node = self.node_of(agg.source)
+            if node:
+                m["node"] = node
             if p.event:
                 m["event"] = p.event
             if p.severity:
@@ -272,12 +280,76 @@ class Scanner:
                 prev["last"] = e["last"] or e["time"]
                 continue
             merged.append(dict(e))
+        merged = collapse_cycles(merged)
         for e in merged:
             e.pop("ts", None)
+            node = self.node_of(e["source"])
+            if node:
+                e["node"] = node
             if not e.get("last"):
                 e.pop("last", None)
         return merged
 
+    def node_of(self, source: str) -> str | None:
+        """Which member a source belongs to: the name Patroni gives itself in its lines, else the
+        node the path names (``.../node2/data/log/...``, ``x.node2.patroni.log``)."""
+        return self._members.get(source) or node_from_path(source)
+
     def facts(self) -> dict[str, Any]:
         return {"engine": self.engine.name, "sources": self.sources, "matches": self.matches(),
                 "events": self.events(), "notes": list(self.notes)}
+
+
+_NODE_TOKEN = re.compile(r"^[A-Za-z][A-Za-z_]*-?\d+$")  # node2, pg1, etcd3, db-1; not 15, not a date
+
+
+def node_from_path(path: str) -> str | None:
+    """The deepest path part (a directory, or a dot-separated piece of the file name) that looks like
+    a member name, e.g. node2 in /var/tmp/lab/node2/data/log/postgresql.log; None when none does."""
+    parts = [p for p in re.split(r"[/\\]", path or "") if p]
+    if not parts:
+        return None
+    *dirs, name = parts
+    for token in name.split(".")[:-1]:
+        if _NODE_TOKEN.match(token):
+            return token
+    for d in reversed(dirs):
+        if _NODE_TOKEN.match(d):
+            return d
+    return None
+
+
+def collapse_cycles(events: list[dict[str, Any]], periods: tuple[int, ...] = (2, 3)) -> list[dict[str, Any]]:
+    """A retry loop (clone, clone-failed, clone, clone-failed, ...) becomes one entry: the cycle's
+    events joined, ``count`` = how many times the cycle ran, from the first time to the last."""
+    out: list[dict[str, Any]] = []
+    i = 0
+    keys = [(e["pattern"], e["source"]) for e in events]
+    while i < len(events):
+        best_p, best_r = 0, 1
+        for p in periods:
+            block = keys[i:i + p]
+            if len(block) < p or len(set(block)) < p:
+                continue
+            r = 1
+            while keys[i + r * p:i + (r + 1) * p] == block:
+                r += 1
+            if r >= 2 and r * p > best_r * best_p:
+                best_p, best_r = p, r
+        if not best_p:
+            out.append(events[i])
+            i += 1
+            continue
+        run = events[i:i + best_p * best_r]
+        head = run[:best_p]
+        tail = run[-1]
+        out.append({
+            "time": head[0]["time"], "ts": head[0].get("ts"),
+            "event": " / ".join(dict.fromkeys(str(e["event"]) for e in head)),
+            "playbook": head[0]["playbook"], "pattern": "+".join(e["pattern"] for e in head),
+            "source": head[0]["source"], "message": " → ".join(e["message"] for e in head),
+            "groups": head[0].get("groups") or {}, "count": best_r, "cycle": best_p,
+            "last": tail.get("last") or tail["time"],
+        })
+        i += best_p * best_r
+    return out

@@ -296,3 +296,89 @@ def test_untimed_traceback_lines_obey_since(block_size):
     # The control: without --since the same lines are found.
     scanner = Scanner(patterns_from(), block_size=block_size).scan([StdinSource(as_stream(data))])
     assert "dcs-unreachable" in ids(scanner)
+
+
+# ---------------------------------------------------------------- judged against what came later / this node
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_logs"
+
+
+def _report(lines: list[str], node_config: dict | None = None):
+    return analyze_logs([StdinSource(as_stream(("\n".join(lines) + "\n").encode()))], node_config=node_config)
+
+
+def test_stuck_initialize_key_healed_by_a_later_clone_is_resolved():
+    stuck = (SAMPLES / "initialize-key-stuck.patroni.log").read_text().splitlines()
+    # the same member after the key was healed: the real lines Patroni writes on a successful clone
+    healed = ["2026-11-26 06:24:10,101 INFO: trying to bootstrap from leader 'node3'",
+              "2026-11-26 06:24:12,629 INFO: bootstrapped from leader 'node3'",
+              "2026-11-26 06:24:22,706 INFO: no action. I am (node2), a secondary, and following a leader (node3)"]
+    assert "initialize-key-stuck" in [d["id"] for d in _report(stuck).as_dict()["diagnoses"]]
+    out = _report(stuck + healed).as_dict()
+    assert "initialize-key-stuck" not in [d["id"] for d in out["diagnoses"]]
+    resolved = {d["id"]: d for d in out["resolved"]}
+    assert "bootstrapped from leader 'node3'" in resolved["initialize-key-stuck"]["summary"]
+    # a problem that comes back after the healing line is current again
+    assert "initialize-key-stuck" in [d["id"] for d in _report(stuck + healed + [
+        ln.replace("06:23:", "06:25:") for ln in stuck]).as_dict()["diagnoses"]]
+
+
+def test_no_standbys_resolved_by_a_later_non_empty_sync_assignment():
+    lines = [ln for ln in (SAMPLES / "sync-strict-unavailable.patroni.log").read_text().splitlines()]
+    before = [d["id"] for d in _report(lines).as_dict()["diagnoses"]]
+    assert "sync-standby-unavailable" in before
+    after = _report(lines + ["2026-11-26 06:40:00,000 INFO: Assigning synchronous standby status to ['node3']"]).as_dict()
+    assert "sync-standby-unavailable" not in [d["id"] for d in after["diagnoses"]]
+    assert "sync-standby-unavailable" in [d["id"] for d in after["resolved"]]
+    still = _report(lines + ["2026-11-26 06:40:00,000 INFO: Assigning synchronous standby status to ['*']"]).as_dict()
+    assert "sync-standby-unavailable" in [d["id"] for d in still["diagnoses"]]
+
+
+def test_loop_time_exceeded_alone_is_not_a_lost_lock():
+    lines = [ln for f in sorted(SAMPLES.glob("dcs-*.patroni.log")) for ln in f.read_text().splitlines()]
+    loops = sorted(ln for ln in lines if "Loop time exceeded" in ln)[:8]
+    assert len(loops) >= 3
+    assert "leader-lock-lost" not in [d["id"] for d in _report(loops).as_dict()["diagnoses"]]
+    real = (SAMPLES / "leader-lock-lost.patroni.log").read_text().splitlines()
+    assert "leader-lock-lost" in [d["id"] for d in _report(real).as_dict()["diagnoses"]
+                                  + _report(real).as_dict()["resolved"]]
+
+
+def test_auth_failure_of_another_user_is_not_replication_auth():
+    su = ['2026-11-26 06:22:51.744 UTC [14024] postgres@postgres FATAL:  password authentication failed for user "postgres"']
+    assert "replication-auth-failed" not in [d["id"] for d in _report(su).as_dict()["diagnoses"]]
+    repl = [ln for ln in (SAMPLES / "replication-auth-failed.postgres.log").read_text().splitlines()
+            if "password authentication failed" in ln]
+    assert "replication-auth-failed" in [d["id"] for d in _report(repl).as_dict()["diagnoses"]]
+    # the node's own replication user name comes from its config
+    cfg = {"postgresql": {"authentication": {"replication": {"username": "postgres"}}}}
+    assert "replication-auth-failed" in [d["id"] for d in _report(su, cfg).as_dict()["diagnoses"]]
+
+
+def test_fix_uses_the_url_and_endpoints_the_log_names():
+    lines = ["2026-11-26 06:25:0%d,000 WARNING: Request failed to node1: GET http://127.0.0.11:8008/patroni "
+             "(HTTPConnectionPool(host='127.0.0.11', port=8008): Max retries exceeded)" % i for i in range(4)]
+    lines += [ln for ln in (SAMPLES / "dcs-down-at-start.node1.patroni.log").read_text().splitlines()
+              if "Failed to get list of machines" in ln][:6]
+    out = _report(lines).as_dict()
+    fixes = {d["id"]: "\n".join(d["fix"]) for d in out["diagnoses"] + out["resolved"]}
+    assert "curl -sv http://127.0.0.11:8008/patroni" in fixes["rest-api-unreachable"]
+    assert "<member_api_url>" not in fixes["rest-api-unreachable"]
+    assert "127.0.2.1" in fixes["dcs-unreachable"] and "127.0.0.1:2379" not in fixes["dcs-unreachable"]
+
+
+def test_retry_loop_collapses_into_one_timeline_entry_with_the_node():
+    from doctor.logscan.scan import collapse_cycles, node_from_path
+    lines = []
+    for i in range(20):
+        lines += [f"2026-11-26 06:30:{i * 3:02d},100 INFO: trying to bootstrap from leader 'node1'",
+                  f"2026-11-26 06:30:{i * 3:02d},900 ERROR: failed to bootstrap from leader 'node1'"]
+    lines.append("2026-11-26 06:31:30,000 INFO: no action. I am (node2), a secondary, and following a leader (node1)")
+    evs = scan_bytes(("\n".join(lines) + "\n").encode()).events()
+    assert len(evs) == 1, evs
+    assert evs[0]["count"] == 20 and evs[0]["event"] == "clone / clone-failed"
+    assert evs[0]["last"].startswith("2026-11-26T06:30:57") and evs[0]["node"] == "node2"
+    assert node_from_path("/var/tmp/lab-dev4/node2/data/log/postgresql.log") == "node2"
+    assert node_from_path("sample_logs/dcs-quorum-lost.node3.patroni.log") == "node3"
+    assert node_from_path("/var/lib/postgresql/15/main/log/postgresql-2026-11-26_000000.log") is None
+    assert len(collapse_cycles([])) == 0

@@ -67,8 +67,16 @@ EXPECTED: dict[str, str | None] = {
 }
 
 
+# samples whose log goes on past the fault until the member is healthy again ("no action. I am ...
+# following a leader"): the problem is named first among the resolved ones, none is current
+HEALED_IN_SAMPLE = {"leader-lock-lost.patroni.log", "leader-lock-lost.variant-sigstop.patroni.log"}
+
+
 def first_ids(path: Path, engine: str = "auto") -> list[str]:
     report = analyze_logs([FileSource(str(path))], engine=engine)
+    if path.name in HEALED_IN_SAMPLE:
+        assert [d.id for d in report.diagnoses] == [], f"{path.name}: healed, yet {report.diagnoses[0].id} is current"
+        return [d.id for d in report.resolved]
     return [d.id for d in report.diagnoses]
 
 
