@@ -4,7 +4,7 @@ lock, maintenance mode, system identifiers and REST reachability."""
 from __future__ import annotations
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
-from doctor.members import keys_read, leader_name, merged
+from doctor.members import dcs_down, keys_read, leader_name, merged, primary_view
 from doctor.procs import node_patroni
 
 BOOTSTRAP_STATES = ("initializing new cluster", "running custom bootstrap script", "starting after custom bootstrap",
@@ -64,7 +64,27 @@ def has_leader(ctx: CheckContext) -> Verdict:
         return gate
     prefix = ctx.facts.get("dcs.prefix") or ctx.node.dcs_prefix
     leader = leader_name(ctx.facts)
+    pv = primary_view(ctx.facts)
+    if leader and pv["no_writable_primary"]:
+        down = dcs_down(ctx.facts)
+        says = [f"{n}: {v['evidence']}" for n, v in pv["live"].items() if v["role"]]
+        return fail(f"no writable primary: writes blocked in cluster {ctx.node.scope}: {prefix}leader still names "
+                    f"{leader}" + (f" (read from {ctx.facts.get('dcs.keys_from')}'s local copy: {down}, so possibly "
+                                   "stale)" if pv["stale"] else "")
+                    + f", but every member that answered is a replica ({'; '.join(says)})",
+                    evidence=[f"{prefix}leader = {leader} (keys read {ctx.facts.get('dcs.keys_consistency')} from "
+                              f"{ctx.facts.get('dcs.keys_from')})"] + [f"member {x}" for x in says]
+                    + ([down] if down else []),
+                    values={"members": sorted(pv["live"]), "dcs_leader": leader, "no_writable_primary": True})
+    if leader and not pv["trusted"] and pv["leader"] and pv["leader"] != leader:
+        return warn(f"{prefix}leader names {leader}, but {pv['leader']} is the member that says it is primary "
+                    f"({pv['live'][pv['leader']]['evidence']}); the DCS view is "
+                    + ("stale (etcd has no quorum)" if pv["stale"] else "behind the members"),
+                    values={"members": sorted(pv["live"]), "dcs_leader": leader})
     if leader:
+        if pv["stale"]:
+            return ok(f"{leader} holds {prefix}leader (read from a quorum-less etcd member) and says it is primary "
+                      f"({pv['live'].get(leader, {}).get('evidence') or 'no answer'})")
         return ok(f"{leader} holds {prefix}leader")
     init = ctx.facts.get("dcs.initialize")
     if init is None and not ctx.facts.get("dcs.members"):

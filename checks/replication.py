@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
+from doctor.members import dcs_down
 from doctor.replication import (DEFAULT_SLOT_RETAINED_BYTES, lag_problems, leader_row, model, not_streaming,
                                 replicas, set_command, slot_problems)
 from doctor.units import human_bytes, human_seconds
@@ -25,6 +26,14 @@ def _gate(ctx: CheckContext) -> Verdict | None:
         return skip("neither the DCS keys nor this node's REST /cluster could be read "
                     f"({err.get('kind', 'unknown')}: {err.get('message', '')})")
     return None
+
+
+def _dcs_gate(ctx: CheckContext, what: str) -> Verdict | None:
+    """Skip what only follows from a working DCS: without one, Patroni follows no leader and promotes
+    nobody, so a replica not streaming or no failover candidate is the DCS outage, not its own problem
+    (re-cloning a replica would not help)."""
+    down = dcs_down(ctx.facts)
+    return skip(f"{down}: {what} cannot be judged while Patroni cannot use the DCS (see dcs-unreachable)") if down else None
 
 
 def _psql(ctx: CheckContext, row: dict[str, Any]) -> str:
@@ -61,10 +70,15 @@ def sync_standby(ctx: CheckContext) -> list[Verdict] | Verdict:
     cfg, w, meaning = m["settings"], m["writes"], m["synchronous_node_count"]
     rows = m["members"]
     lead = leader_row(rows)
-    if cfg["synchronous_mode"] == "off" and w["status"] in ("async", "unknown"):
+    if cfg["synchronous_mode"] == "off" and w["status"] == "async":
         return ok(f"synchronous_mode is off: {w['text']}")
     if lead is None:
-        return skip("the cluster has no leader; synchronous replication cannot be judged")
+        if not cfg["known"]:
+            return skip(f"no leader, and the sync settings are {cfg['source']}")
+        return ok(f"synchronous_mode is {cfg['synchronous_mode']} ({cfg['source']}"
+                  + (f", strict {str(cfg['synchronous_mode_strict']).lower()}, synchronous_node_count "
+                     f"{cfg['synchronous_node_count']}" if cfg["synchronous_mode"] != "off" else "")
+                  + "); with no writable leader no commit can be judged (see no-leader)")
     down = [r for r in replicas(rows) if not (r.get("sync_candidate") or {}).get("eligible")]
     eligible = len(w["eligible"])
     n = cfg["synchronous_node_count"]
@@ -154,7 +168,7 @@ def lag(ctx: CheckContext) -> list[Verdict] | Verdict:
 @check("replication.failover-candidate", "some replica could take over automatically", "no-failover-candidate",
        profiles=PROFILES, needs=("dcs",), errors_ok=True)
 def failover_candidate(ctx: CheckContext) -> Verdict:
-    gate = _gate(ctx)
+    gate = _gate(ctx) or _dcs_gate(ctx, "failover candidates")
     if gate:
         return gate
     m = model(ctx.facts)
@@ -228,7 +242,7 @@ def slots(ctx: CheckContext) -> list[Verdict] | Verdict:
 @check("replication.streaming", "every running replica streams", "replica-not-streaming", profiles=PROFILES,
        needs=("dcs",), errors_ok=True)
 def streaming(ctx: CheckContext) -> list[Verdict] | Verdict:
-    gate = _gate(ctx)
+    gate = _gate(ctx) or _dcs_gate(ctx, "streaming from the leader")
     if gate:
         return gate
     m = model(ctx.facts)

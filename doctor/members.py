@@ -61,9 +61,84 @@ def _rest_status(answer: dict[str, Any] | None) -> dict[str, Any] | None:
     return answer["body"]
 
 
+PRIMARY_ROLES = ("primary", "master")
+
+
+def dcs_stale(facts: Facts) -> bool:
+    """The keys were read from one etcd member's local (serializable) copy: etcd had no quorum."""
+    return facts.get("dcs.keys_consistency") == "serializable"
+
+
+def dcs_down(facts: Facts) -> str | None:
+    """Why Patroni cannot use the DCS now (no quorum, nothing answers, keys unreadable), or None."""
+    err = facts.get("dcs.error")
+    if isinstance(err, dict) and err.get("kind") == "not-configured":
+        return None
+    q = facts.get("dcs.quorum")
+    if isinstance(q, dict) and q and not q.get("has_quorum"):
+        return (f"etcd has no quorum ({q.get('healthy', 0)} of {q.get('total')} members healthy, "
+                f"{q.get('needed')} needed)")
+    if facts.has("dcs") and not keys_read(facts):
+        e = facts.get("dcs.keys_error") or err or {}
+        return f"the DCS keys cannot be read ({e.get('kind', 'unknown')}: {e.get('message', '')})"
+    return None
+
+
+def live_role(facts: Facts, name: str) -> tuple[str | None, str]:
+    """'primary', 'replica' or 'standby_leader' as the member itself says (its REST ``/patroni`` role,
+    confirmed by ``pg_is_in_recovery()`` when its PostgreSQL was reached), and the evidence."""
+    body = _rest_status(rest_answers(facts).get(name))
+    pg = (facts.get("replication.members") or {}).get(name) if isinstance(facts.get("replication.members"), dict) else None
+    rest_role = str(body.get("role")) if body and body.get("role") else None
+    in_rec = pg.get("in_recovery") if isinstance(pg, dict) and pg.get("reachable") else None
+    bits = []
+    if rest_role:
+        bits.append(f"REST role {rest_role}")
+    if in_rec is not None:
+        bits.append(f"pg_is_in_recovery() = {str(in_rec).lower()}")
+    where = ", ".join(bits)
+    if rest_role == "standby_leader":
+        return "standby_leader", where
+    if in_rec is not None:
+        return ("replica" if in_rec else "primary"), where
+    if rest_role in PRIMARY_ROLES:
+        return "primary", where
+    if rest_role in ("replica", "uninitialized"):
+        return rest_role, where
+    return None, where
+
+
+def primary_view(facts: Facts) -> dict[str, Any]:
+    """Who is the writable primary. The DCS leader key when the keys are current and the leader itself
+    agrees; otherwise the members' own word (REST role, pg_is_in_recovery), since a leader key read
+    from a quorum-less etcd member, or one whose holder demoted itself, promises nothing."""
+    dcs_leader = leader_name(facts)
+    names = sorted({m.get("name") for m in facts.get("dcs.members") or [] if isinstance(m, dict) and m.get("name")}
+                   | set(rest_answers(facts)) | set((facts.get("replication.members") or {})
+                                                   if isinstance(facts.get("replication.members"), dict) else ()))
+    live = {n: live_role(facts, n) for n in names}
+    primaries = [n for n, (r, _) in live.items() if r in ("primary", "standby_leader")]
+    known = [n for n, (r, _) in live.items() if r]
+    stale = dcs_stale(facts)
+    leader_says = live.get(dcs_leader or "", (None, ""))[0]
+    disagree = bool(dcs_leader) and leader_says in ("replica", "uninitialized")
+    if dcs_leader and (leader_says in ("primary", "standby_leader") or (leader_says is None and not stale)):
+        leader = dcs_leader
+    elif (stale or disagree) and len(primaries) == 1:
+        leader = primaries[0]
+    else:
+        leader = None
+    trusted = not stale and not disagree
+    return {"dcs_leader": dcs_leader, "leader": leader, "stale": stale,
+            "disagree": disagree, "trusted": trusted, "primaries": primaries, "known": known,
+            "live": {n: {"role": r, "evidence": w} for n, (r, w) in live.items()},
+            "no_writable_primary": (not trusted) and not primaries and bool(known)}
+
+
 def merged(facts: Facts) -> list[dict[str, Any]]:
     """One row per member: name, host, role, state, timeline, LSNs, lag, sync, tags, pending restart."""
-    leader = leader_name(facts)
+    pv = primary_view(facts)
+    leader = pv["leader"]
     sync = _sync_names(facts)
     optime = facts.get("dcs.status.optime") if isinstance(facts.get("dcs.status"), dict) else None
     dcs_members = {m["name"]: m for m in facts.get("dcs.members") or [] if isinstance(m, dict) and m.get("name")}
@@ -84,13 +159,25 @@ def merged(facts: Facts) -> list[dict[str, Any]]:
         if rest.get(name) is not None and r is None:
             row["rest_error"] = (rest[name].get("error") or {"kind": "http", "message": f"HTTP {rest[name].get('status')}"})
         dcs_role = d.get("role") or c.get("role")
-        if name == leader or c.get("role") in ("leader", "standby_leader"):
-            role = "Leader" if dcs_role != "standby_leader" else "Standby Leader"
-        elif name in sync:
+        live, live_where = (pv["live"].get(name) or {}).get("role"), (pv["live"].get(name) or {}).get("evidence")
+        rest_leader = c.get("role") in ("leader", "standby_leader") and pv["trusted"]
+        if name == leader or rest_leader:
+            role = "Leader" if dcs_role != "standby_leader" and live != "standby_leader" else "Standby Leader"
+        elif name in sync and pv["trusted"]:
             role = "Sync Standby"
-        else:
+        elif live == "replica" or (live is None and dcs_role in ("replica", "sync_standby", "quorum_standby")):
             role = "Replica"
+        elif live == "uninitialized" or (live is None and dcs_role == "uninitialized") \
+                or "uninitialized" in (d.get("state"), (r or {}).get("state")):
+            role = "uninitialized"
+        elif not d and keys_read(facts):
+            role = "not in DCS"
+        elif live == "primary":
+            role = "primary (not leader)"
+        else:
+            role = "—"
         row["role"] = role
+        row["live_role"] = live
         row["dcs_role"] = d.get("role")
         state_dcs = d.get("replication_state") if name != leader and d.get("replication_state") else d.get("state")
         state_rest = None
@@ -119,6 +206,13 @@ def merged(facts: Facts) -> list[dict[str, Any]]:
         row["pending_restart"] = bool((r or {}).get("pending_restart") or d.get("pending_restart"))
         row["system_identifier"] = (r or {}).get("database_system_identifier")
         disagree = []
+        if name == pv["dcs_leader"] and name != leader and live:
+            row["role_note"] = "DCS: Leader" + (", stale" if pv["stale"] else "")
+            disagree.append(f"role: DCS leader key names it, but it says {live_where}"
+                            + (" (DCS read from a quorum-less etcd member, possibly stale)" if pv["stale"] else ""))
+        elif live == "primary" and name != leader:
+            row["role_note"] = "no leader key"
+            disagree.append(f"role: {live_where}, but it does not hold the leader key")
         if r is not None and d:
             if state_rest and state_dcs and state_rest != state_dcs:
                 disagree.append(f"state: DCS {state_dcs}, REST {state_rest}")

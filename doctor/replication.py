@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 from doctor.facts import Facts
-from doctor.members import leader_name, lsn_str, lsn_to_int, merged
+from doctor.members import dcs_down, lsn_str, lsn_to_int, merged, primary_view
 from doctor.units import human_bytes, human_seconds
 
 DEFAULT_MAX_LAG_ON_FAILOVER = 1048576
@@ -106,6 +106,11 @@ def _list(d: Any) -> list[dict[str, Any]]:
     return [x for x in d if isinstance(x, dict)] if isinstance(d, list) else []
 
 
+def leader_name(facts: Facts) -> str | None:
+    """The writable leader: the DCS leader key unless it is stale or its holder says it is a replica."""
+    return primary_view(facts)["leader"]
+
+
 def leader_pg(facts: Facts) -> dict[str, Any]:
     """The leader's PostgreSQL facts when it was reached and is not in recovery, else {}."""
     leader = leader_name(facts)
@@ -180,7 +185,8 @@ def members(facts: Facts) -> list[dict[str, Any]]:
             role = "Quorum Standby"
         row: dict[str, Any] = {"name": name, "host": b.get("host"), "port": b.get("port"), "role": role,
                                "state": b.get("state"), "timeline": b.get("timeline"), "in_dcs": b.get("in_dcs"),
-                               "source": b.get("source"), "pg_reachable": bool(pg.get("reachable"))}
+                               "source": b.get("source"), "pg_reachable": bool(pg.get("reachable")),
+                               "role_note": b.get("role_note"), "disagree": b.get("disagree")}
         if pg and not pg.get("reachable"):
             row["pg_error"] = pg.get("error")
         if pg.get("reachable") and pg.get("timeline") is not None:
@@ -389,7 +395,15 @@ def writes(facts: Facts, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> dic
     wait_txt = (f"; {_plural(waiting, 'session')} on {(lead or {}).get('name')} waiting for a synchronous standby "
                 f"(wait_event SyncRep) for up to {human_seconds(longest)}") if waiting else ""
     if lead is None:
-        out.update(status="unknown", text="unknown: the cluster has no leader")
+        pv = primary_view(facts)
+        if pv["no_writable_primary"]:
+            says = "; ".join(f"{n}: {v['evidence']}" for n, v in pv["live"].items() if v["role"])
+            out.update(status="blocked", text=(
+                "BLOCKED: no writable primary: every member that answered is a replica (" + says + ")"
+                + (f"; the DCS still names {pv['dcs_leader']} leader" if pv["dcs_leader"] else "")
+                + (f" but {dcs_down(facts)}, so that key is stale" if dcs_down(facts) else "")))
+        else:
+            out.update(status="unknown", text="unknown: the cluster has no leader")
         return out
     if cfg["standby_cluster"]:
         out.update(status="async", text="standby cluster: synchronous_mode does not apply (Patroni ignores it)")
@@ -460,6 +474,14 @@ def failover(facts: Facts, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> d
         "excluded": [{"name": r["name"], "reasons": r["failover"]["reasons"]} for r in excluded],
         "maximum_lag_on_failover": cfg["maximum_lag_on_failover"], "paused": cfg["pause"],
     }
+    pv = primary_view(facts)
+    down = dcs_down(facts)
+    if down or (leader_row(rows) is None and not pv["trusted"]):
+        out.update(candidates=[], excluded=[], status="unknown", text=(
+            "unknown: " + (f"{down}: Patroni can hold no leader race and promote nobody until the DCS answers "
+                           "with a quorum" if down else "the DCS leader key and the members disagree on the leader")
+            + "; no candidate is judged from possibly stale member keys"))
+        return out
     if leader_row(rows) is None:
         out.update(status="no-leader", text="no leader now: a leader race is due"
                    + (f"; candidates: {', '.join(parts)}" if parts else "; no member qualifies"))
@@ -608,6 +630,10 @@ def model(facts: Facts) -> dict[str, Any]:
     cfg = settings(facts)
     rows = members(facts)
     ref, ref_source = reference_lsn(facts)
+    fo = failover(facts, cfg, rows)
+    if fo["status"] == "unknown":  # judged from stale keys, a per-member verdict would mislead
+        for r in replicas(rows):
+            r["failover"] = {**(r.get("failover") or {}), "candidate": None, "reasons": [fo["text"]]}
     return {"settings": cfg, "members": rows, "reference_lsn_bytes": ref, "reference_lsn": lsn_str(ref),
-            "reference_source": ref_source, "writes": writes(facts, cfg, rows), "failover": failover(facts, cfg, rows),
+            "reference_source": ref_source, "writes": writes(facts, cfg, rows), "failover": fo,
             "synchronous_node_count": node_count_meaning(cfg, rows)}

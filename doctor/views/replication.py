@@ -20,7 +20,8 @@ ROW_KEYS = ("name", "host", "port", "role", "state", "timeline", "in_dcs", "sour
             "lag_seconds_source", "write_lag_seconds", "flush_lag_seconds", "replay_lag_seconds", "walsender_state",
             "sync_state", "sync_priority", "in_sync_key", "streaming", "wal_receiver_status", "wal_receiver_sender",
             "wal_receiver_slot", "replay_paused", "replay_pause_state", "tags", "nofailover", "nosync",
-            "failover_priority", "slot", "failover", "sync_candidate", "synchronous_standby_names", "sync_waiters")
+            "failover_priority", "slot", "failover", "sync_candidate", "synchronous_standby_names", "sync_waiters",
+            "role_note", "disagree")
 
 
 @view("replication", commands=("replication",))

@@ -221,3 +221,47 @@ def test_all_replicas_nofailover(healthy_lab):
         assert "excluded: tagged" in out
     finally:
         lab.heal()
+
+
+def _wait_all_replicas(lab, timeout: float = 40.0) -> None:
+    """Until every member's REST says role replica (the leader demoted itself without the DCS)."""
+    import requests
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        roles = []
+        for name in ("node1", "node2", "node3"):
+            try:
+                roles.append(requests.get(f"{lab.node(name).rest_url}/patroni", timeout=2).json().get("role"))
+            except (requests.RequestException, ValueError):
+                roles.append(None)
+        if roles == ["replica"] * 3:
+            return
+        time.sleep(1)
+    pytest.fail(f"the leader did not demote itself within {timeout:.0f}s: roles {roles}")
+
+
+def test_quorum_lost_is_no_writable_primary_not_healthy(healthy_lab):
+    lab = healthy_lab
+    leader = lab.leader()
+    lab.break_fault("dcs-quorum-lost", node=leader)
+    try:
+        _wait_all_replicas(lab)
+        cfg = str(lab.node(leader).config)
+        proc = pgdoctor("replication", "-c", cfg, "--format", "json")
+        report = as_json(proc)
+        assert proc.returncode != 0, report["verdict"]
+        view = report["replication"]
+        assert view["writes"]["status"] == "blocked" and "no writable primary" in view["writes"]["text"]
+        assert view["failover"]["status"] == "unknown" and view["failover"]["candidates"] == []
+        roles = {m["name"]: m["role"] for m in view["members"]}
+        assert "Leader" not in roles.values(), roles
+        assert any(m.get("role_note") for m in view["members"]), view["members"]
+        d = diag(report, "no-leader")
+        assert d["summary"].startswith("no writable primary: writes blocked")
+        run = as_json(pgdoctor("run", "-c", cfg, "--format", "json", "--no-logs"))
+        ids = [x["id"] for x in run["diagnoses"]]
+        assert "dcs-unreachable" in ids and "no-leader" in ids
+        assert "replica-not-streaming" not in ids and "no-failover-candidate" not in ids, ids
+        assert not any("reinit" in c for x in run["diagnoses"] for c in x["fix"])
+    finally:
+        lab.heal()

@@ -208,3 +208,40 @@ def test_system_id_mismatch_derived_from_real_facts():
                                      f"/var/tmp/lab-dev3/node1/data), but the cluster's is {real} "
                                      "(/service/postgres/initialize)")
     assert findings(load_facts("cluster-healthy.json"), "cluster.system-id")[0].status == "ok"
+
+
+def test_stale_leader_key_with_every_member_a_replica_is_no_writable_primary():
+    # `lab break dcs-quorum-lost --node node1`: etcd1 alone still serves /leader = node1 from its local
+    # copy, but node1 demoted itself; every REST says replica and pg_is_in_recovery() is true
+    facts = load_facts("dcs-quorum-lost.stale-leader.json")
+    [v] = findings(facts, "cluster.leader")
+    assert v.status == "fail", v.summary
+    assert v.summary.startswith("no writable primary: writes blocked in cluster postgres")
+    assert "names node1" in v.summary and "etcd has no quorum" in v.summary
+    assert "node3: REST role replica, pg_is_in_recovery() = true" in v.summary
+
+
+def test_healthy_leader_key_still_ok():
+    [v] = findings(load_facts("cluster-healthy.json"), "cluster.leader")
+    assert v.status == "ok" and v.summary == "node3 holds /service/postgres/leader"
+
+
+def test_members_without_a_role_are_not_shown_as_replicas():
+    # initialize-key-stuck: every member key says role uninitialized (node1's REST is down)
+    from doctor.views.cluster import cluster_view
+    view = cluster_view(load_facts("initialize-key-stuck.json"))
+    assert {m["name"]: m["role"] for m in view["members"]} == {
+        "node1": "uninitialized", "node2": "uninitialized", "node3": "uninitialized"}
+    assert all(m["sync_state"] == "" for m in view["members"])
+    # replication-auth-failed: node2 is re-cloning (never initialised), the others are leader and replica
+    view = cluster_view(load_facts("replication-auth-failed.json"))
+    assert {m["name"]: m["role"] for m in view["members"]} == {
+        "node1": "Replica", "node2": "uninitialized", "node3": "Leader"}
+
+
+def test_member_table_marks_the_dcs_rest_role_disagreement():
+    from doctor.views.cluster import cluster_view
+    view = cluster_view(load_facts("dcs-quorum-lost.stale-leader.json"))
+    node1 = next(m for m in view["members"] if m["name"] == "node1")
+    assert node1["role"] == "Replica" and node1["role_note"] == "DCS: Leader, stale"
+    assert view["leader"] is None and view["dcs_leader"] == "node1"

@@ -312,3 +312,47 @@ def test_cli_bad_threshold_is_a_one_line_usage_error():
     assert out.stderr.startswith("pgdoctor: not a size: 'lots'") and "Traceback" not in out.stderr
     out = _cli("replication", "--help")
     assert out.returncode == 0 and "--max-lag-seconds" in out.stdout
+
+
+# --------------------------------------------------------------- stale DCS, no writable primary
+# dcs-quorum-lost.stale-leader.json: `lab break dcs-quorum-lost --node node1` (etcd2, etcd3 stopped), facts
+# taken on node1 after node1 demoted itself: the quorum-less etcd1 still serves /leader = node1 from its
+# local copy while every member's REST says role replica and pg_is_in_recovery() is true everywhere.
+
+def test_stale_leader_key_is_not_taken_for_a_writable_primary():
+    facts = load_facts("dcs-quorum-lost.stale-leader.json")
+    assert facts.get("dcs.leader") == "node1" and facts.get("dcs.keys_consistency") == "serializable"
+    m = model(facts)
+    roles = {r["name"]: r["role"] for r in m["members"]}
+    assert "Leader" not in roles.values(), roles
+    node1 = next(r for r in m["members"] if r["name"] == "node1")
+    assert node1["role_note"] == "DCS: Leader, stale"
+    assert any("pg_is_in_recovery() = true" in x for x in node1["disagree"])
+    assert m["writes"]["status"] == "blocked"
+    assert m["writes"]["text"].startswith("BLOCKED: no writable primary") and "node1 leader" in m["writes"]["text"]
+    assert m["failover"]["status"] == "unknown" and m["failover"]["candidates"] == []
+    assert "etcd has no quorum" in m["failover"]["text"]
+    assert all(r["failover"]["candidate"] is None for r in m["members"])
+
+
+def test_stale_dcs_verdict_is_not_healthy_and_claims_nothing_from_stale_keys():
+    rep = judge(load_facts("dcs-quorum-lost.stale-leader.json"))
+    assert rep["exit_code"] != 0
+    ids = [d["id"] for d in rep["diagnoses"]]
+    assert "no-leader" in ids
+    assert "replica-not-streaming" not in ids and "no-failover-candidate" not in ids
+    checks = {(c["check"], c["status"]): c for c in rep["findings"]}
+    skipped = checks[("replication.streaming", "skip")]["summary"]
+    assert "etcd has no quorum" in skipped
+    assert ("replication.failover-candidate", "skip") in checks
+    sync = checks[("replication.sync-standby", "ok")]["summary"]
+    assert "unknown" not in sync and "synchronous_mode is off (/service/postgres/config in the DCS)" in sync
+
+
+def test_sync_standby_summary_without_leader_names_what_is_known():
+    # initialize-key-stuck: no leader at all; the summary used to read "synchronous_mode is off: unknown"
+    facts = load_facts("initialize-key-stuck.json") if (FIXTURES / "initialize-key-stuck.json").exists() else None
+    assert facts is not None
+    rep = judge(facts)
+    summaries = [c["summary"] for c in rep["findings"] if c["check"] == "replication.sync-standby"]
+    assert summaries and all(": unknown" not in s for s in summaries), summaries

@@ -43,7 +43,10 @@ def render_cluster(console: Console, view: dict[str, Any]) -> None:
         if m.get("rest_error"):
             source += f" REST {m['rest_error']}"
         style = ROLE_STYLE.get(m.get("role") or "", "")
-        table.add_row(escape(m["name"]), escape(host), f"[{style}]{escape(m.get('role') or '?')}[/]" if style else escape(m.get("role") or "?"),
+        role = (m.get("role") or "?") + (f" ({m['role_note']})" if m.get("role_note") else "")
+        if m.get("role_note"):
+            style = "bold red"
+        table.add_row(escape(m["name"]), escape(host), f"[{style}]{escape(role)}[/]" if style else escape(role),
                       escape(str(m.get("state") or "?")), str(m.get("timeline") or ""),
                       m.get("receive_lsn") or "", _lag(m.get("lag_bytes")), m.get("replay_lsn") or "",
                       _lag(m.get("replay_lag_bytes")), m.get("sync_state") or "", escape(tags),

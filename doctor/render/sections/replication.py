@@ -84,11 +84,13 @@ def render_replication(console: Console, view: dict[str, Any]) -> None:
                                     + (f" (recv {_bytes(r.get('receive_lag_bytes'))})"
                                        if r.get("receive_lag_bytes") != r.get("replay_lag_bytes") else ""))
         fo = r.get("failover")
-        fo_txt = "-" if fo is None else ("candidate" if fo["candidate"] else "excluded: " + "; ".join(fo["reasons"]))
+        fo_txt = "-" if fo is None else ("unknown" if fo["candidate"] is None else
+                                         "candidate" if fo["candidate"] else "excluded: " + "; ".join(fo["reasons"]))
+        role = r["role"] + (f" ({r['role_note']})" if r.get("role_note") else "")
         src = "" if r.get("lsn_source") in (None, "PostgreSQL") else f" [dim]({r['lsn_source']})[/]"
         table.add_row(
             escape(r["name"]), escape(f"{r.get('host') or '-'}:{r.get('port') or '-'}" if r.get("host") else "-"),
-            escape(r["role"]), _state(r), str(r.get("timeline") if r.get("timeline") is not None else "-"),
+            escape(role), _state(r), str(r.get("timeline") if r.get("timeline") is not None else "-"),
             (r.get("lsn") or "-") if leader else (r.get("receive_lsn") or "-") + src,
             (r.get("lsn") or "-") if leader else (r.get("replay_lsn") or "-"),
             lag_b, "-" if leader else _secs(r.get("lag_seconds")), "-" if leader else _lags(r),
