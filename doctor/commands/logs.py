@@ -58,6 +58,30 @@ def analyze_logs(sources: list, since: float | None = None, until: float | None 
     return report
 
 
+def nothing_read(files: list[str], units: list[str], sources: list[dict[str, Any]]) -> str | None:
+    """When no source gave a single line (missing journal, empty directory, unreadable files): one
+    line saying what was tried, so that silence is never reported as a healthy cluster."""
+    if any(s.get("lines") for s in sources):
+        return None
+    tried: list[str] = []
+    for f in files:
+        if f != "-" and os.path.isdir(f):
+            tried.append(f"directory {f} has no log files" if not any(
+                os.path.isfile(os.path.join(f, n)) for n in os.listdir(f)) else f"the files in {f} are empty")
+    for s in sources:
+        errors = [e.get("message", "") for e in s.get("errors", [])]
+        label = str(s.get("label"))
+        if errors:
+            tried.extend(errors)
+        elif label.startswith("journal:"):
+            from doctor.logscan.discover import has_journal
+            why = s["notes"][0] if s.get("notes") else ("" if has_journal() else "this host has no systemd journal")
+            tried.append(f"{label}: no entries" + (f" ({why})" if why else ""))
+        elif not any(label.startswith(d.rstrip("/") + "/") for d in files if os.path.isdir(d)):
+            tried.append(f"{label}: empty")
+    return "no log line to analyze: " + "; ".join(tried or ["no input"])
+
+
 @app.command("logs")
 def logs_command(
     files: Optional[list[str]] = typer.Argument(None, help="Log files (plain, .gz, rotated .1), directories, or - for stdin."),
@@ -105,10 +129,9 @@ def logs_command(
                               os.path.realpath(config) if config else None)
     except RuntimeError as exc:  # e.g. --engine hyperscan without the module
         raise UsageError(str(exc)) from None
-    read = [s for s in report.extra["logs"]["sources"] if s.get("read")]
-    if not read:
-        errors = [e["message"] for s in report.extra["logs"]["sources"] for e in s.get("errors", [])]
-        raise UsageError("could not read any log: " + "; ".join(errors or ["no input"]))
+    nothing = nothing_read(files, units, report.extra["logs"]["sources"])
+    if nothing:
+        raise UsageError(nothing)
     out = report.as_dict()
     if format == Format.json:
         from doctor.render.jsonout import render_json
@@ -145,7 +168,9 @@ def render_logs_text(console: Any, report: dict[str, Any]) -> None:
         console.print()
         console.print("[green]No known problem in these logs.[/]")
     render_events(console, report.get("events") or [])
-    quiet = [m for m in logs.get("matches", []) if m.get("benign") and not m.get("event")]
+    # lifecycle lines (heartbeats, sync assignments) are healthy context, not near-misses
+    quiet = [m for m in logs.get("matches", []) if m.get("benign") and not m.get("event")
+             and m.get("playbook") != "lifecycle-events"]
     if quiet:
         console.print()
         console.print("[dim]Seen but not a problem here: " + escape(", ".join(

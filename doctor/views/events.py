@@ -1,8 +1,8 @@
 """The timeline view: what happened on this node, in order, read from its logs.
 
 Bootstrap, clone, leader acquired or lost, demotion, promotion, timeline change, rewind,
-configuration change, shutdown — each with its time, so the operator sees what came
-before the failure. Consecutive repeats are already counted by the scanner.
+configuration change, shutdown — each with its time and node, so the operator sees what came
+before the failure. Consecutive repeats and retry loops are already counted by the scanner.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ def events(facts: Facts) -> list[dict[str, Any]] | None:
         if not isinstance(e, dict):
             continue
         item = {k: e.get(k) for k in ("time", "event", "source", "message", "count", "pattern", "playbook")}
-        if e.get("last"):
-            item["last"] = e["last"]
+        for key in ("last", "node", "cycle"):
+            if e.get(key):
+                item[key] = e[key]
         if e.get("groups"):
             item["groups"] = e["groups"]
         out.append(item)

@@ -382,3 +382,18 @@ def test_retry_loop_collapses_into_one_timeline_entry_with_the_node():
     assert node_from_path("sample_logs/dcs-quorum-lost.node3.patroni.log") == "node3"
     assert node_from_path("/var/lib/postgresql/15/main/log/postgresql-2026-11-26_000000.log") is None
     assert len(collapse_cycles([])) == 0
+
+
+def test_logs_with_nothing_read_exits_3_and_says_what_was_tried(tmp_path):
+    empty_dir = tmp_path / "emptydir"
+    empty_dir.mkdir()
+    run = lambda *a: subprocess.run([sys.executable, "-m", "doctor", "logs", *a], capture_output=True, text=True,
+                                    timeout=60, cwd=str(Path(__file__).resolve().parents[2]))
+    r = run(str(empty_dir))
+    assert r.returncode == 3 and f"directory {empty_dir} has no log files" in r.stderr
+    (tmp_path / "empty.log").write_text("")
+    r = run(str(tmp_path / "empty.log"))
+    assert r.returncode == 3 and "empty.log: empty" in r.stderr
+    r = run("--unit", "pgdoctor-no-such-unit")
+    assert r.returncode == 3 and "journal:pgdoctor-no-such-unit: no entries" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -29,14 +29,23 @@ def render_events(console: Console, events: list[dict[str, Any]]) -> None:
     for e in events:
         when = str(e.get("time") or "?").replace("T", " ")[:23]
         count = e.get("count") or 1
-        msg = str(e.get("message") or "")[:160] + (f"  (x{count}, until {str(e.get('last'))[11:19]})"
-                                                   if count > 1 and e.get("last") else "")
+        repeat = f"the cycle ran {count} times" if e.get("cycle") else f"x{count}"
+        msg = str(e.get("message") or "")[:240 if e.get("cycle") else 160] + (
+            f"  ({repeat}, until {str(e.get('last'))[11:19]})" if count > 1 and e.get("last") else "")
         style = EVENT_STYLE.get(str(e.get("event")), "")
         ev = escape(str(e.get("event")))
         table.add_row(escape(when), f"[{style}]{ev}[/]" if style else ev,
-                      escape(os.path.basename(str(e.get("source") or ""))), escape(msg))
+                      escape(where_of(e)), escape(msg))
     console.print()
     console.print(table)
+
+
+def where_of(event: dict[str, Any]) -> str:
+    """The member the line came from when known (its own name in Patroni's lines, or the node dir
+    of the file), then the file: ``node2 patroni.log``."""
+    name = os.path.basename(str(event.get("source") or ""))
+    node = event.get("node")
+    return f"{node} {name}" if node and str(node) not in name else name
 
 
 @text_section("logs", order=29)
