@@ -58,6 +58,32 @@ def fetch(url: str, kw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def local_patronis() -> list[dict[str, Any]]:
+    """Every Patroni process on this host with the cluster its config names (scope, namespace, etcd
+    endpoints; no secrets), so a check can tell this cluster's members from other clusters' daemons."""
+    import yaml
+
+    from doctor.collect.system import relevant_processes
+    from doctor.errors import error_data
+    out = []
+    try:
+        procs = relevant_processes()["patroni"]
+    except Exception as exc:  # psutil may refuse on a locked-down host
+        return [{"error": error_data(exc)}]
+    for p in procs:
+        row: dict[str, Any] = {"pid": p.get("pid"), "config": p.get("config")}
+        if p.get("config"):
+            try:
+                with open(p["config"], encoding="utf-8") as fh:
+                    data = yaml.safe_load(fh.read(1 << 20))
+                view = NodeView(data if isinstance(data, dict) else {}, p["config"])
+                row.update(scope=view.scope, namespace=view.namespace, dcs_endpoints=view.etcd_endpoints)
+            except Exception as exc:  # unreadable (permissions) or not YAML: recorded, not raised
+                row["error"] = error_data(exc)
+        out.append(row)
+    return out
+
+
 def _base(api_url: str) -> str:
     """``http://h:8008/patroni`` -> ``http://h:8008``."""
     p = urlparse(api_url)
@@ -104,4 +130,5 @@ def collect_patroni_api(ctx: CollectContext) -> dict[str, Any]:
     if node.name:
         members[node.name] = {**out["patroni"], "api_url": local, "self": True}
     out["members"] = members
+    out["local_patronis"] = local_patronis()
     return out

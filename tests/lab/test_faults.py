@@ -116,7 +116,8 @@ CASES = [
     # Patroni SIGKILLed: its PostgreSQL keeps serving with nobody renewing the member key. The closed
     # REST port is that same fact seen from the network, so it comes second.
     Case("patroni-not-running", "patroni-not-running",
-         lambda i, lab: [i["config"], f"pid {i['details']['postgres_pid']}", i["data_dir"], "still runs without it"],
+         lambda i, lab: [i["config"], f"pid {i['details']['postgres_pid']}", i["data_dir"], "still runs without it",
+                         "2 Patroni processes of the same cluster run other configs here"],
          also={"rest-api-unreachable": lambda i, lab: [i["node"], "refused"]},
          fix=lambda i, lab: ["systemctl start patroni"]),
     # Patroni SIGSTOPped: the port accepts, nothing answers; the process state says why.
