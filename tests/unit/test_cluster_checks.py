@@ -245,3 +245,31 @@ def test_member_table_marks_the_dcs_rest_role_disagreement():
     node1 = next(m for m in view["members"] if m["name"] == "node1")
     assert node1["role"] == "Replica" and node1["role_note"] == "DCS: Leader, stale"
     assert view["leader"] is None and view["dcs_leader"] == "node1"
+
+
+def test_patroni_not_running_names_only_this_clusters_other_daemons():
+    # `lab break patroni-not-running` (node3's Patroni SIGKILLed), facts on node3; another engineer's lab
+    # (scope postgres too, but its own etcd 127.0.5.x and base dir /var/tmp/lab-dev5) ran on the same host
+    facts = load_facts("patroni-not-running.other-clusters.json")
+    [v] = findings(facts, "processes.patroni")
+    assert v.status == "fail"
+    assert "2 Patroni processes of the same cluster run other configs here" in v.summary
+    same = [e for e in v.evidence if e.startswith("Patroni of the same cluster")]
+    assert len(same) == 2 and all("/var/tmp/lab-dev3/" in e for e in same)
+    assert not any("lab-dev5" in e for e in v.evidence)
+    assert "3 Patroni processes of other clusters run here (pids 2851, 2852, 4917)" in v.evidence
+
+
+def test_rest_api_unreachable_is_not_blamed_on_problems_where_patroni_keeps_running():
+    # initialize-key-stuck (real facts): node1's REST is refused and no-leader / initialize-key-stuck are
+    # present; neither stops a Patroni's REST API (a member waiting for the bootstrap, re-cloning with a
+    # wrong password or on a forked timeline answers on its REST port). A dead Patroni is
+    # patroni-not-running's to explain.
+    rep = analyze(load_facts("initialize-key-stuck.json"), profiles=("run", "replication"))
+    rest = next(d for d in rep.diagnoses if d.id == "rest-api-unreachable")
+    assert {"no-leader", "initialize-key-stuck"} & {d.id for d in rep.diagnoses} == {"no-leader", "initialize-key-stuck"}
+    assert rest.caused_by == [], rest.caused_by
+    # the SIGKILLed Patroni (patroni-not-running) still explains a closed REST port
+    rep = analyze(load_facts("patroni-not-running.other-clusters.json"), profiles=("run", "replication"))
+    rest = next(d for d in rep.diagnoses if d.id == "rest-api-unreachable")
+    assert rest.caused_by == ["patroni-not-running"]
