@@ -19,6 +19,7 @@ Two layers work together:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -26,6 +27,8 @@ import os
 import re
 from collections import Counter
 from typing import Any, Iterable, Mapping
+
+import yaml
 
 # Keys whose values are secrets wherever they appear in a config or a JSON document.
 SECRET_KEY_RE = re.compile(
@@ -55,6 +58,14 @@ _KV_RE = re.compile(
 )
 # HTTP auth headers and bare bearer tokens.
 _AUTH_RE = re.compile(r"(?P<pre>(?<!REDACTED:)\b(?:Bearer|Basic|Token)\s+)(?P<secret>[A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE)
+# Word characters: a remembered short or wordy secret is replaced only where none touches it.
+_WORD_CHARS = "A-Za-z0-9_"
+# A secret made of letters and separators reads like words ("not-the-password", "correct horse").
+_WORDY_RE = re.compile(r"[A-Za-z][A-Za-z _.'-]*")
+# Below this length a secret may well occur inside other words; it is matched as a whole word.
+LONG_SECRET = 16
+# Values that stand for a secret in prose or templates, never a secret themselves: <password>, {{ pw }}, $PW.
+_STANDIN_RE = re.compile(r"^(?:<[^<>]*>|\{\{.*|\$\{?\w+\}?|\.\.\.|x{3,}|\*{3,})$", re.IGNORECASE)
 # JSON Web Tokens, cloud and forge access keys.
 _TOKEN_RES = (
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")),
@@ -104,6 +115,67 @@ def _kind_of(key: str) -> str:
     return "secret"
 
 
+@functools.lru_cache(maxsize=1024)
+def secret_pattern(secret: str) -> re.Pattern[str]:
+    """How a remembered secret is found again in text.
+
+    A long secret with digits or symbols is found anywhere (it cannot be part of a word by chance);
+    a short or wordy one ("postgres", "not-the-password") only where no letter, digit or ``_``
+    touches it, so that "postgresql" or "authentication" are never cut into.
+    """
+    return re.compile(_bounded(re.escape(secret), secret))
+
+
+@functools.lru_cache(maxsize=1024)
+def secret_bytes_pattern(secret: str) -> re.Pattern[bytes]:
+    """``secret_pattern`` for raw bytes (the last gate over a finished file)."""
+    return re.compile(_bounded(re.escape(secret), secret).encode("utf-8", "replace"))
+
+
+def _bounded(body: str, secret: str) -> str:
+    if len(secret) >= LONG_SECRET and not _WORDY_RE.fullmatch(secret):
+        return body
+    if re.match(r"\w", secret[:1], re.ASCII):
+        body = f"(?<![{_WORD_CHARS}])" + body
+    if re.match(r"\w", secret[-1:], re.ASCII):
+        body += f"(?![{_WORD_CHARS}])"
+    return body
+
+
+def _unquote_yaml(value: str) -> str:
+    """A quoted YAML scalar as the program reading it sees it (``'it''s'`` is ``it's``)."""
+    try:
+        loaded = yaml.safe_load(value)
+    except yaml.YAMLError:
+        loaded = None
+    return loaded if isinstance(loaded, str) else value[1:-1]
+
+
+def looks_like_credential(word: str) -> bool:
+    """Whether the word after Bearer/Basic/Token is a credential (digits, base64 signs, mixed case), not prose."""
+    return (any(c.isdigit() for c in word) or any(c in "+/=" for c in word)
+            or (any(c.isupper() for c in word[1:]) and any(c.islower() for c in word)))
+
+
+def _assignment_context(m: re.Match[str]) -> bool:
+    """Whether an unquoted ``key: value`` / ``key=value`` match is a setting rather than prose.
+
+    ``=`` always assigns (connection strings, env, flags). ``key: value`` with nothing quoted is a
+    setting only where a YAML or flow mapping puts it: at the start of a line (after indentation or
+    ``-``), after ``{`` or ``,``, or when the key itself is quoted (JSON, a Python dict).
+    """
+    pre = m.group("pre")
+    if "=" in pre:
+        return True
+    start = m.start()
+    text = m.string
+    if start > 0 and text[start - 1] in "'\"":
+        return True
+    line_start = text.rfind("\n", 0, start) + 1
+    before = text[line_start:start]
+    return not before.strip(" \t-") or before.rstrip().endswith(("{", ","))
+
+
 class Redactor:
     """Replaces secrets with stable tokens and keeps a summary of what it removed."""
 
@@ -126,7 +198,7 @@ class Redactor:
         if isinstance(secret, (int, float)) and not isinstance(secret, bool):
             secret = str(secret)
         if isinstance(secret, str) and len(secret) >= 3 and secret.lower() not in _PLACEHOLDERS \
-                and not secret.startswith(TOKEN_PREFIX):
+                and not secret.startswith(TOKEN_PREFIX) and not _STANDIN_RE.match(secret):
             self.token(secret, kind)
             # The same secret as it looks inside JSON or a URL, so a copy in either form is caught.
             escaped = json.dumps(secret)[1:-1]
@@ -228,14 +300,18 @@ class Redactor:
             quoted = m.group("q") is not None
             secret = m.group("qsecret") if quoted else m.group("secret")
             if not secret or secret.startswith(TOKEN_PREFIX) or secret.lower() in _PLACEHOLDERS \
-                    or (not quoted and secret.startswith("[REDACTED")):
+                    or (not quoted and secret.startswith("[REDACTED")) or _STANDIN_RE.match(secret):
                 return m.group(0)
+            if not quoted and not _assignment_context(m):
+                return m.group(0)  # prose ("wrong password: the password for ..."), not a setting
             self._count("password", where)
             self.remember(secret)
             q = m.group("q") or ""
             return m.group("pre") + q + self.token(secret) + q
 
         def _auth(m: re.Match[str]) -> str:
+            if not looks_like_credential(m.group("secret")):
+                return m.group(0)  # "Basic authentication", "Token expired": words, not credentials
             self._count("token", where)
             self.remember(m.group("secret"), "token")
             return m.group("pre") + self.token(m.group("secret"), "token")
@@ -254,8 +330,9 @@ class Redactor:
             text = rx.sub(_tok, text)
         for secret, token in sorted(self._known.items(), key=lambda kv: -len(kv[0])):
             if secret in text:
-                self._count("known-secret", where)
-                text = text.replace(secret, token)
+                text, n = secret_pattern(secret).subn(lambda _m, t=token: t, text)
+                if n:
+                    self._count("known-secret", where)
         return text
 
     def yaml_text(self, text: str, where: str = "patroni.yml") -> str:
@@ -268,7 +345,9 @@ class Redactor:
                 return m.group(0)
             bare = value
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                bare = value[1:-1]
+                bare = _unquote_yaml(value)
+            elif " #" in value:  # an unquoted value ends where a comment starts
+                bare = value.split(" #", 1)[0].rstrip()
             if not bare or bare.lower() in _PLACEHOLDERS or bare.startswith(TOKEN_PREFIX):
                 return m.group(0)
             self.remember(bare)
@@ -293,7 +372,17 @@ class Redactor:
 
     def leaks(self, blob: bytes) -> int:
         """How many known secrets still occur in ``blob`` (a last check over a finished file)."""
-        return sum(1 for s in self._known if len(s) >= 3 and s.encode("utf-8", "replace") in blob)
+        return sum(1 for s in self._known if len(s) >= 3 and s.encode("utf-8", "replace") in blob
+                   and secret_bytes_pattern(s).search(blob))
+
+    def cut_out(self, blob: bytes, where: str) -> bytes:
+        """Replace every known secret left in raw bytes (what text redaction could not place)."""
+        for secret in sorted(self._known, key=len, reverse=True):
+            blob, n = secret_bytes_pattern(secret).subn(
+                lambda _m, t=self.token(secret).encode("utf-8"): t, blob)
+            if n:
+                self._count("known-secret", where)
+        return blob
 
     def summary_list(self) -> list[dict[str, Any]]:
         return [{"kind": kind, "file": where, "count": n} for (kind, where), n in sorted(self.summary.items())]

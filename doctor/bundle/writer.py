@@ -74,18 +74,27 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-def default_name(host: str, when: _dt.datetime) -> str:
-    safe = re.sub(r"[^A-Za-z0-9.-]", "_", host) or "host"
-    return f"pgdoctor-bundle-{safe}-{when.strftime('%Y%m%dT%H%M%SZ')}.tar.gz"
+def _safe_part(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]", "_", str(value)).strip("_") if value not in (None, "") else ""
 
 
-def output_path(requested: str | None, host: str, when: _dt.datetime) -> Path:
+def default_name(host: str, when: _dt.datetime, scope: Any = None, member: Any = None) -> str:
+    """``pgdoctor-bundle-<scope>-<member>-<time>.tar.gz``: the member says which node it is; the host
+    name stands in when the config names no member (a VM's host name rarely tells nodes apart)."""
+    parts = [_safe_part(scope), _safe_part(member)] if _safe_part(member) else [_safe_part(host) or "host"]
+    label = "-".join(p for p in parts if p)
+    return f"pgdoctor-bundle-{label}-{when.strftime('%Y%m%dT%H%M%SZ')}.tar.gz"
+
+
+def output_path(requested: str | None, host: str, when: _dt.datetime, scope: Any = None,
+                member: Any = None) -> Path:
     """Where to write: the given file, a default name inside a given directory, or in the current directory."""
+    name = default_name(host, when, scope, member)
     if not requested:
-        return Path.cwd() / default_name(host, when)
+        return Path.cwd() / name
     p = Path(requested)
     if p.is_dir():
-        return p / default_name(host, when)
+        return p / name
     if not p.parent.exists():
         raise BundleError(f"cannot write {p}: directory {p.parent} does not exist")
     return p
@@ -228,12 +237,13 @@ def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
     say = progress or (lambda _msg: None)
     when = _now()
     hostname = socket.gethostname()
-    out_path = output_path(opts.output, hostname, when)
     redactor = Redactor()
 
     config_path, _found_by = discover_config_path(opts.config_path)
     config_text = read_config_text(config_path)  # a missing config is a usage error, as for `run`
     config = prime(redactor, config_text, os.environ)
+    named = config if isinstance(config, dict) else {}
+    out_path = output_path(opts.output, hostname, when, named.get("scope"), named.get("name"))
 
     say("collecting facts")
     options = CollectOptions(config_path=config_path, timeout=opts.timeout, since=opts.since, pg_user=opts.pg_user,

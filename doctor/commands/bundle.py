@@ -16,7 +16,7 @@ from doctor.errors import UsageError
 def bundle(
     config: Optional[str] = ConfigOpt,
     output: Optional[str] = typer.Option(None, "-o", "--output", help="Bundle file (or a directory for it); "
-                                         "default: ./pgdoctor-bundle-<host>-<time>.tar.gz"),
+                                         "default: ./pgdoctor-bundle-<scope>-<member>-<time>.tar.gz"),
     since: str = typer.Option("24h", "--since", help="Logs written within this time (e.g. 2h, 1d)."),
     max_log_mb: float = typer.Option(40, "--max-log-mb", min=0, help="Cap on the logs kept, in MB before "
                                      "compression; the newest lines are kept."),
@@ -34,7 +34,7 @@ def bundle(
 
       pgdoctor bundle -c /etc/patroni/patroni.yml -o /tmp/
 
-      pgdoctor analyze /tmp/pgdoctor-bundle-db1-20250101T030000Z.tar.gz
+      pgdoctor analyze /tmp/pgdoctor-bundle-main-db1-20250101T030000Z.tar.gz
     """
     from doctor.bundle import BundleError
     from doctor.bundle.writer import BundleOptions, write_bundle

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from doctor.bundle import logs as bundle_logs
 from doctor.facts import Facts
@@ -341,3 +343,97 @@ def test_log_cap_keeps_the_newest(tmp_path):
     assert "pw1999x" not in ex.text
     assert any(x["file"] == str(old) and "size cap" in x["reason"] for x in got.left_out)
     assert len(ex.text.encode()) <= 20_000 + 2000 * 30  # tokens may be longer than the secrets
+
+
+# -- wordy passwords: redaction never cuts into other words, the config keeps its keys --------------
+
+_GLUED = re.compile(rb"[A-Za-z0-9_]\[REDACTED:|\[REDACTED:[\w-]+:[0-9a-f]+\][A-Za-z0-9_]")
+
+
+def _key_paths(value, trail=""):
+    if isinstance(value, dict):
+        out = set()
+        for k, v in value.items():
+            out.add(f"{trail}.{k}")
+            out |= _key_paths(v, f"{trail}.{k}")
+        return out
+    return set()
+
+
+@pytest.fixture(scope="module")
+def wordy(tmp_path_factory) -> dict:
+    """A bundle of a member whose passwords share words with ordinary text, written under its default name."""
+    base = tmp_path_factory.mktemp("wordy")
+    logdir = base / "log"
+    logdir.mkdir()
+    cfg = base / "patroni.yml"
+    cfg.write_text(f"""scope: wordy
+name: member-3
+log:
+  dir: {logdir}
+restapi:
+  listen: {ADDR}:8008
+  connect_address: {ADDR}:8008
+etcd3:
+  hosts: {ADDR}:2379
+postgresql:
+  listen: {ADDR}:5432
+  connect_address: {ADDR}:5432
+  data_dir: {base / 'data'}
+  authentication:
+    superuser:
+      username: postgres
+      password: postgres
+    replication:
+      username: replicator
+      password: not-the-password
+    rewind:
+      username: rewinder
+      password: 'correct horse battery staple'
+""")
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    (logdir / "patroni.log").write_text(
+        f"{now},001 INFO: no action. I am (member-3), a secondary, and the leader is another server\n"
+        f'{now},002 ERROR: FATAL:  password authentication failed for user "replicator"\n'
+        f"{now},003 DEBUG: echoed not-the-password and correct horse battery staple\n")
+    out = tmp_path_factory.mktemp("wordy-out")
+    proc = cli("bundle", "-c", str(cfg), "-o", str(out), "--timeout", "1")
+    assert proc.returncode == 0, proc.stderr
+    path = Path(proc.stdout.strip().splitlines()[-1])
+    members: dict[str, bytes] = {}
+    with tarfile.open(path, "r:gz") as tar:
+        for m in tar:
+            members[m.name.split("/", 1)[1]] = tar.extractfile(m).read()
+    return {"path": path, "members": members, "config": cfg}
+
+
+def test_default_name_is_scope_and_member(wordy):
+    assert re.fullmatch(r"pgdoctor-bundle-wordy-member-3-\d{8}T\d{6}Z\.tar\.gz", wordy["path"].name)
+
+
+def test_default_name_falls_back_to_host_without_a_member_name():
+    import datetime as dt
+
+    from doctor.bundle.writer import default_name
+    when = dt.datetime(2025, 1, 1, 3, 0, 0, tzinfo=dt.timezone.utc)
+    assert default_name("db host", when, "main", None) == "pgdoctor-bundle-db_host-20250101T030000Z.tar.gz"
+    assert default_name("vm", when, "main", "pg1") == "pgdoctor-bundle-main-pg1-20250101T030000Z.tar.gz"
+
+
+def test_wordy_passwords_never_cut_into_words(wordy):
+    for name, blob in wordy["members"].items():
+        assert not _GLUED.search(blob), f"{name}: a token glued to a word: {_GLUED.search(blob).group(0)!r}"
+        assert b"not-the-password" not in blob and b"correct horse battery staple" not in blob, name
+    log = next(b for n, b in wordy["members"].items() if n.endswith("patroni.log")).decode()
+    assert 'password authentication failed for user "replicator"' in log
+    assert "a secondary, and the leader is another server" in log
+
+
+def test_redacted_config_parses_with_the_same_keys(wordy):
+    original = yaml.safe_load(wordy["config"].read_text())
+    redacted = yaml.safe_load(wordy["members"]["config/patroni.yml"])
+    assert _key_paths(original) == _key_paths(redacted)
+    auth = redacted["postgresql"]["authentication"]
+    assert all(str(auth[r]["password"]).startswith("[REDACTED:password:") for r in ("superuser", "replication", "rewind"))
+    # "postgres" is a password here, so it is replaced as a word; never inside "postgresql".
+    assert "postgresql" in redacted and redacted["etcd3"]["hosts"] == f"{ADDR}:2379"

@@ -4,7 +4,9 @@ command lines, environments, .pgpass, private keys and tokens."""
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 import yaml
 
 from doctor.redact import TOKEN_PREFIX, Redactor, collect_secrets, is_secret_key
@@ -136,3 +138,107 @@ def test_leaks_finds_json_escaped_copies():
     r = Redactor()
     r.remember('pa"ss\\word')
     assert r.leaks(json.dumps({"x": 'pa"ss\\word'}).encode()) >= 1
+
+
+# -- secrets that look like words: never cut into other words -------------------------------------
+
+_PROSE = ('FATAL:  password authentication failed for user "replicator"\n'
+          "wrong replication password: the password for replicator in /etc/patroni/patroni.yml is not the one "
+          "of role replicator on the leader; another server answers <thead> rather than the leader\n")
+
+
+def _config_with(password: str) -> str:
+    return ("scope: demo\nname: node3\npostgresql:\n  authentication:\n    replication:\n"
+            f"      username: replicator\n      password: {password}\n    superuser:\n"
+            "      username: postgres\n      password: 'Sup3r-s3cret'\n  pgpass: /tmp/pgpass\n"
+            "  parameters:\n    password_encryption: scram-sha-256\n")
+
+
+def _keys(value, trail=""):
+    """Every key path of a parsed YAML document."""
+    if isinstance(value, dict):
+        out = set()
+        for k, v in value.items():
+            out.add(f"{trail}.{k}")
+            out |= _keys(v, f"{trail}.{k}")
+        return out
+    return set()
+
+
+def test_prose_about_a_password_registers_no_secret():
+    r = Redactor()
+    assert r.text(_PROSE) == _PROSE
+    assert r.known_secrets() == []
+
+
+def test_prose_with_basic_or_token_words_is_not_a_credential():
+    r = Redactor()
+    text = "Basic authentication failed; Token expired yesterday; Bearer authorization required"
+    assert r.text(text) == text and r.known_secrets() == []
+    assert "dXNlcjpwYXNz" not in r.text("Authorization: Basic dXNlcjpwYXNz")
+
+
+@pytest.mark.parametrize("password", ["not-the-password", "rainbow-unicorn-x", "correct horse battery staple",
+                                      "thentic", "the"])
+def test_hyphenated_multiword_and_wordlike_passwords_leave_other_words_whole(password):
+    r = Redactor()
+    conf = r.yaml_text(_config_with(f"'{password}'"))
+    text = r.text(_PROSE + f"copied: {password} ; ({password})\n")
+    tok = r.token(password)
+    # Every word around the secret is whole: nothing was cut into "authentication", "another", "<thead>".
+    if password == "the":  # a password that is a word is replaced as that word, and only as a word
+        assert all(w in text for w in ("password authentication failed", "another server", "<thead>"))
+        assert not re.search(r"\w\[REDACTED|\[REDACTED:[\w-]+:[0-9a-f]+\]\w", text + conf)
+    else:
+        assert text.startswith(_PROSE)
+    assert text.endswith(f"copied: {tok} ; ({tok})\n")
+    assert "  authentication:\n" in conf and "password_encryption: scram-sha-256" in conf
+    assert f"password: '{tok}'" in conf
+
+
+@pytest.mark.parametrize("password", ["not-the-password", "rainbow-unicorn-x", "postgres", "the",
+                                      "correct horse battery staple", "p@ss: w#rd", "x'y\"z"])
+def test_redacted_patroni_yml_parses_with_the_same_keys(password):
+    r = Redactor()
+    quoted = "'" + password.replace("'", "''") + "'"
+    original = _config_with(quoted)
+    r.remember(password)
+    r.text(_PROSE)  # the report's prose passes the same redactor first
+    redacted = r.yaml_text(original)
+    before, after = yaml.safe_load(original), yaml.safe_load(redacted)
+    assert _keys(before) == _keys(after)
+    assert after["postgresql"]["authentication"]["replication"]["password"] == r.token(password)
+    assert after["postgresql"]["authentication"]["superuser"]["password"].startswith(TOKEN_PREFIX)
+    assert after["postgresql"]["pgpass"] == "/tmp/pgpass"
+    assert password not in json.dumps(after) or password in ("the", "postgres")
+
+
+def test_a_common_word_password_is_replaced_as_a_word_only():
+    r = Redactor()
+    r.remember("postgres")
+    tok = r.token("postgres")
+    out = r.text("user=postgres dir=/var/lib/postgresql/15 bin=postgres_exporter pw: postgres.")
+    assert out == f"user={tok} dir=/var/lib/postgresql/15 bin=postgres_exporter pw: {tok}."
+    assert r.leaks(b"/var/lib/postgresql and postgres_exporter") == 0
+    assert r.leaks(b"PGPASSWORD=postgres") == 1
+
+
+def test_long_random_secret_is_caught_even_glued_to_other_text():
+    r = Redactor()
+    secret = "Zx9-Qw7!kP2#mN5vR8"
+    r.remember(secret)
+    assert secret not in r.text(f"prefix{secret}suffix")
+    assert r.leaks(f"abc{secret}def".encode()) == 1
+
+
+def test_stand_ins_for_a_password_are_kept():
+    r = Redactor()
+    text = "export PGPASSWORD=<password>; psql password={{ replication_password }} pw=$REPL_PW"
+    assert r.text(text) == text and r.known_secrets() == []
+
+
+def test_yaml_comment_after_an_unquoted_password_is_not_part_of_it():
+    r = Redactor()
+    out = r.yaml_text("postgresql:\n  authentication:\n    replication:\n      password: s3cr3t-pw  # old one\n")
+    assert "s3cr3t-pw" in r.known_secrets() and "s3cr3t-pw  # old one" not in r.known_secrets()
+    assert "s3cr3t-pw" not in out
