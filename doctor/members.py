@@ -128,11 +128,14 @@ def primary_view(facts: Facts) -> dict[str, Any]:
         leader = primaries[0]
     else:
         leader = None
-    trusted = not stale and not disagree
-    return {"dcs_leader": dcs_leader, "leader": leader, "stale": stale,
+    unread = facts.has("dcs") and not keys_read(facts)
+    if unread and not dcs_leader:  # REST /cluster then only echoes Patroni's cached, possibly stale, view
+        leader = primaries[0] if len(primaries) == 1 else None
+    trusted = not stale and not disagree and not unread
+    return {"dcs_leader": dcs_leader, "leader": leader, "stale": stale, "keys_unread": unread,
             "disagree": disagree, "trusted": trusted, "primaries": primaries, "known": known,
             "live": {n: {"role": r, "evidence": w} for n, (r, w) in live.items()},
-            "no_writable_primary": (not trusted) and not primaries and bool(known)}
+            "no_writable_primary": (stale or disagree) and not primaries and bool(known)}
 
 
 def merged(facts: Facts) -> list[dict[str, Any]]:

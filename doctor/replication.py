@@ -402,6 +402,11 @@ def writes(facts: Facts, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> dic
                 "BLOCKED: no writable primary: every member that answered is a replica (" + says + ")"
                 + (f"; the DCS still names {pv['dcs_leader']} leader" if pv["dcs_leader"] else "")
                 + (f" but {dcs_down(facts)}, so that key is stale" if dcs_down(facts) else "")))
+        elif pv["keys_unread"]:
+            says = "; ".join(f"{n}: {v['evidence']}" for n, v in pv["live"].items() if v["role"])
+            out.update(status="unknown", text=(
+                f"unknown: {dcs_down(facts) or 'the DCS keys cannot be read'}; of the members reached, none is a "
+                f"writable primary ({says or 'none answered'})"))
         else:
             out.update(status="unknown", text="unknown: the cluster has no leader")
         return out

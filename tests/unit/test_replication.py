@@ -356,3 +356,12 @@ def test_sync_standby_summary_without_leader_names_what_is_known():
     rep = judge(facts)
     summaries = [c["summary"] for c in rep["findings"] if c["check"] == "replication.sync-standby"]
     assert summaries and all(": unknown" not in s for s in summaries), summaries
+
+
+def test_unreadable_dcs_writes_verdict_says_what_was_reached():
+    # dcs-unreachable.json (cluster checks' fixture): every etcd member stopped, facts on node1, whose
+    # REST says replica; the other members are unknown, so writes are unknown, not "no leader"
+    facts = load_facts("dcs-unreachable.json")
+    w = model(facts)["writes"]
+    assert w["status"] == "unknown"
+    assert "etcd has no quorum" in w["text"] and "node1: REST role replica" in w["text"]
