@@ -284,8 +284,7 @@ def diagnose(findings: list[Finding], playbooks: dict[str, Playbook], node_value
         elif healed_by is not None:
             resolved = True
             status = "warn"
-            summary = (f"over: {healed_by.get('sample') or healed_by.get('pattern')} came after it "
-                       f"({healed_by.get('last')}), but " + summary)
+            summary = f"over: \"{_message_of(healed_by)}\" came after it (last at {healed_by.get('last')}), but " + summary
         elif quiet_since:
             resolved = True
             status = "warn"
@@ -328,6 +327,14 @@ def _meets_requirements(match: dict[str, Any], require: dict[str, str] | None,
         if got is not None and want is not None and str(got) != str(want):
             return False
     return True
+
+
+def _message_of(match: dict[str, Any]) -> str:
+    """A match's sample line without its time and level prefix (the sample may be an earlier line
+    of the same kind than the match's last time)."""
+    from doctor.logscan.parse import parse_line
+    sample = match.get("sample")
+    return parse_line(str(sample)).message.strip() if sample else str(match.get("pattern"))
 
 
 def _healed_by(logs: list[dict[str, Any]], resolvers: list[str], all_matches: list[dict[str, Any]],

@@ -20,6 +20,7 @@ from doctor.playbooks import LogPattern
 
 SAMPLE_CAP = 400
 MAX_EVENTS = 400
+MIN_CYCLES = 3  # a cycle of events seen this many times in a row is a retry loop
 _TIME_LOOKBACK = 200  # a Python traceback or a pg_basebackup report can run for dozens of lines
 _STRICT_KINDS = ("patroni", "postgres", "etcd")
 
@@ -334,7 +335,7 @@ def collapse_cycles(events: list[dict[str, Any]], periods: tuple[int, ...] = (2,
             r = 1
             while keys[i + r * p:i + (r + 1) * p] == block:
                 r += 1
-            if r >= 2 and r * p > best_r * best_p:
+            if r >= MIN_CYCLES and r * p > best_r * best_p:
                 best_p, best_r = p, r
         if not best_p:
             out.append(events[i])
