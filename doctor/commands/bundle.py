@@ -92,4 +92,35 @@ def analyze(
     except BundleError as exc:
         raise UsageError(str(exc)) from None
     report = analyze_facts(opened.facts, command="analyze", profiles=("run", "replication"), playbook_dirs=playbooks)
-    raise typer.Exit(emit_report(report, format, output))
+    source = bundle_source(opened)
+    report.extra["source"] = source
+    text_to_stdout = format == Format.text and output is None
+    if text_to_stdout:  # the text header names the node; first say which bundle it was read from
+        sys.stdout.write(source_line(source) + "\n")
+        sys.stdout.flush()
+    code = emit_report(report, format, output)
+    if format == Format.text and output is not None:
+        output.write_text(source_line(source) + "\n" + output.read_text(encoding="utf-8"), encoding="utf-8")
+    raise typer.Exit(code)
+
+
+def bundle_source(opened) -> dict:
+    """Where an analyzed snapshot came from: the bundle's file name, the node and host, when it was collected."""
+    manifest = opened.manifest or {}
+    node = manifest.get("node") if isinstance(manifest.get("node"), dict) else {}
+    return {"bundle": Path(opened.path).name, "host": manifest.get("host") or opened.facts.get("host"),
+            "member": node.get("name") or (opened.facts.get("config.data") or {}).get("name"),
+            "scope": node.get("scope") or (opened.facts.get("config.data") or {}).get("scope"),
+            "collected_at": manifest.get("collected_at") or opened.facts.get("collected_at"),
+            "created_at": manifest.get("created_at")}
+
+
+def source_line(source: dict) -> str:
+    """``pgdoctor analyze — bundle X, member m of s, collected on host h at T``."""
+    bits = [f"bundle {source['bundle']}"]
+    if source.get("member"):
+        bits.append(f"member {source['member']}" + (f" of {source['scope']}" if source.get("scope") else ""))
+    where = f"collected on host {source.get('host') or '?'}"
+    if source.get("collected_at"):
+        where += f" at {source['collected_at']}"
+    return "pgdoctor analyze — " + ", ".join(bits) + ", " + where

@@ -259,6 +259,8 @@ def test_report_in_chromium(chromium: Page, report_file: Path):
     assert page.js(f"({count_rows})('ok')") == ok_before
 
     # The copy button sits beside a fix command filled with this node's values.
-    fix = page.js("document.querySelector('#diagnoses .fix code').innerText")
+    fix = page.js("[...document.querySelectorAll('#diagnoses .fix code')].map(c => c.innerText).join('\\n')")
     assert "/var/tmp/lab-dev5" in fix or "127.0.5." in fix, fix
+    # The fix's prose is shown around its commands, as paragraphs, not as a raw Markdown dump.
+    assert page.js("document.querySelectorAll('#diagnoses .fixtext p').length") >= 1
     assert page.js("document.querySelectorAll('#diagnoses button.copy').length") >= 1

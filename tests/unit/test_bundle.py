@@ -437,3 +437,18 @@ def test_redacted_config_parses_with_the_same_keys(wordy):
     assert all(str(auth[r]["password"]).startswith("[REDACTED:password:") for r in ("superuser", "replication", "rewind"))
     # "postgres" is a password here, so it is replaced as a word; never inside "postgresql".
     assert "postgresql" in redacted and redacted["etcd3"]["hosts"] == f"{ADDR}:2379"
+
+
+def test_analyze_says_which_bundle_it_reads(wordy, tmp_path):
+    name = wordy["path"].name
+    proc = cli("analyze", str(wordy["path"]))
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith(f"pgdoctor analyze — bundle {name}, member member-3 of wordy, collected on host "), first
+    assert re.search(r" at \d{4}-\d{2}-\d{2}T", first), first
+    report = json.loads(cli("analyze", str(wordy["path"]), "--format", "json").stdout)
+    assert report["source"]["bundle"] == name and report["source"]["member"] == "member-3"
+    assert report["source"]["collected_at"] and report["source"]["host"]
+    html = tmp_path / "r.html"
+    cli("analyze", str(wordy["path"]), "--format", "html", "-o", str(html))
+    head = html.read_text().split("<main>")[0]
+    assert name in head and "collected on host" in head
