@@ -96,3 +96,38 @@ def test_bundle_then_analyze_offline_gives_the_live_diagnosis(healthy_lab, tmp_p
     finally:
         lab.heal()  # starts what was stopped and undoes the fault; the session's lab is shared
         faults.patronictl(lab.layout, "edit-config", "--force", "-s", f"{CANARY_KEY}=null")
+
+
+def test_wrong_replication_password_bundle_keeps_every_word_and_key(healthy_lab, tmp_path):
+    """The replication-auth-failed fault writes the wrong password "not-the-password" into a member's config:
+    its bundle must redact it without cutting "the" out of "authentication", "another" or the config's keys."""
+    import re
+
+    import yaml
+
+    info = healthy_lab.break_fault("replication-auth-failed")
+    config = info["config"]
+    proc = cli("bundle", "-c", config, "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    path = Path(proc.stdout.strip().splitlines()[-1])
+    name = yaml.safe_load(Path(config).read_text())["name"]
+    assert re.fullmatch(rf"pgdoctor-bundle-[\w.-]+-{name}-\d{{8}}T\d{{6}}Z\.tar\.gz", path.name), path.name
+    glued = re.compile(rb"[A-Za-z0-9_]\[REDACTED:|\[REDACTED:[\w-]+:[0-9a-f]+\][A-Za-z0-9_]")
+    members: dict[str, bytes] = {}
+    with tarfile.open(path, "r:gz") as tar:
+        for m in tar:
+            members[m.name.split("/", 1)[1]] = tar.extractfile(m).read()
+    for file, blob in members.items():
+        assert b"not-the-password" not in blob, f"the wrong password leaked into {file}"
+        hit = glued.search(blob)
+        assert hit is None, f"{file}: a token cut into a word: {hit.group(0)!r}"
+    report = json.loads(members["report.json"])
+    assert "replication-auth-failed" in [d["id"] for d in report["diagnoses"]]
+    assert "password authentication failed" in json.dumps(report)
+    original = yaml.safe_load(Path(config).read_text())
+    redacted = yaml.safe_load(members["config/patroni.yml"])
+
+    def keys(v, t=""):
+        return set().union(*[{f"{t}.{k}"} | keys(x, f"{t}.{k}") for k, x in v.items()]) if isinstance(v, dict) else set()
+    assert keys(original) == keys(redacted)
+    print(f"bundle {path.name}: {path.stat().st_size} bytes, {len(members)} files")
