@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Sequence
 from doctor.logscan.engines import Engine, make_engine
 from doctor.logscan.parse import Line, is_structured, parse_line
 from doctor.logscan.sources import LINE_CAP, Source, SourceStats, open_error_note, read_blocks
+from doctor.logscan.regex import required_literals
 from doctor.playbooks import LogPattern
 
 SAMPLE_CAP = 400
@@ -49,8 +50,19 @@ class Scanner:
                  deadline: float | None = None, block_size: int | None = None) -> None:
         self.patterns = list(patterns)
         self.confirm = [re.compile(p.regex, re.ASCII) for p in self.patterns]
-        self.engine: Engine = make_engine([p.regex for p in self.patterns], engine) if isinstance(engine, str) \
-            else engine
+        # Marker lines (benign, no event, nothing required: the heartbeat) can be most of a log and are
+        # only needed for when they were last seen. They are found with bytes.find/rfind (C speed),
+        # first and last of each block, and counted with bytes.count, instead of one callback per line.
+        self._markers: list[tuple[int, bytes]] = []
+        if isinstance(engine, str):
+            for i, p in enumerate(self.patterns):
+                lits = required_literals(p.regex) if p.benign and not p.event and not p.require else []
+                if len(lits) == 1 and len(lits[0]) >= 8:
+                    self._markers.append((i, lits[0].encode("utf-8")))
+        marked = {i for i, _ in self._markers}
+        self._engine_map = [i for i in range(len(self.patterns)) if i not in marked]
+        self.engine: Engine = make_engine([self.patterns[i].regex for i in self._engine_map], engine) \
+            if isinstance(engine, str) else engine
         self.since, self.until = since, until
         self.redact = redact or (lambda s: s)
         self.deadline = deadline
@@ -115,49 +127,93 @@ class Scanner:
         return stats
 
     def _scan_raw(self, block: bytes, src: Source, stats: SourceStats) -> None:
-        cands = self.engine.candidates(block)
-        if not cands:
-            return
         parsed: dict[int, tuple[str, Line]] = {}
-        for start, idx in cands:
+        for start, eidx in self.engine.candidates(block):
+            idx = self._engine_map[eidx]
             if start not in parsed:
-                end = block.find(b"\n", start)
-                raw = block[start:end if end >= 0 else len(block)]
-                if len(raw) > LINE_CAP:
-                    raw = raw[:LINE_CAP]
-                text = raw.decode("utf-8", "replace")
-                parsed[start] = (text, None)  # type: ignore[assignment]
+                parsed[start] = (self._line_text(block, start), None)  # type: ignore[assignment]
             text, line = parsed[start]
             m = self.confirm[idx].search(text)
             if not m:
                 continue
             if line is None:
-                line = parse_line(text, src.kind)
-                if line.ts is None:
-                    self._inherit_time(block, start, line, src.kind)
+                line = self._parse(block, start, text, src)
                 parsed[start] = (text, line)
             self._record(idx, m, text, line, src)
+        for idx, hits, count in self._marker_hits(block):
+            agg = None
+            for start, text, m in hits:
+                agg = self._record(idx, m, text, self._parse(block, start, text, src), src) or agg
+            if agg is not None and count > len(hits):
+                agg.count += count - len(hits)
+
+    @staticmethod
+    def _line_text(buf: bytes, start: int) -> str:
+        end = buf.find(b"\n", start)
+        raw = buf[start:end if end >= 0 else len(buf)]
+        return raw[:LINE_CAP].decode("utf-8", "replace")
+
+    def _marker_hits(self, buf: bytes) -> list[tuple[int, list[tuple[int, str, re.Match[str]]], int]]:
+        """For each marker pattern: its first and last confirmed line in ``buf``, and how many lines hold its text."""
+        out = []
+        for idx, lit in self._markers:
+            first = self._confirmed(buf, idx, lit, forward=True)
+            if first is None:
+                continue
+            last = self._confirmed(buf, idx, lit, forward=False)
+            hits = [first] if last is None or last[0] == first[0] else [first, last]
+            out.append((idx, hits, buf.count(lit)))
+        return out
+
+    def _confirmed(self, buf: bytes, idx: int, lit: bytes, forward: bool,
+                   tries: int = 64) -> tuple[int, str, re.Match[str]] | None:
+        pos = buf.find(lit) if forward else buf.rfind(lit)
+        while pos >= 0 and tries > 0:
+            start = buf.rfind(b"\n", 0, pos) + 1
+            text = self._line_text(buf, start)
+            m = self.confirm[idx].search(text)
+            if m:
+                return start, text, m
+            tries -= 1
+            if forward:
+                end = buf.find(b"\n", pos)
+                pos = buf.find(lit, end) if end >= 0 else -1
+            else:
+                pos = buf.rfind(lit, 0, start) if start > 0 else -1
+        return None
+
+    def _parse(self, block: bytes, start: int, text: str, src: Source) -> Line:
+        line = parse_line(text, src.kind)
+        if line.ts is None:
+            self._inherit_time(block, start, line, src.kind)
+        return line
 
     def _scan_structured(self, block: bytes, src: Source, stats: SourceStats) -> None:
         lines = [parse_line(raw.decode("utf-8", "replace"), src.kind) for raw in block.split(b"\n")[:-1]]
         texts = [(ln.raw if ln.raw is not None else ln.message).replace("\n", " ").replace("\r", " ")
                  for ln in lines]
         joined = ("\n".join(texts) + "\n").encode("utf-8", "replace")
-        cands = self.engine.candidates(joined)
-        if not cands:
-            return
         offsets: dict[int, int] = {}
         pos = 0
         for i, t in enumerate(texts):
             offsets[pos] = i
             pos += len(t.encode("utf-8", "replace")) + 1
-        for start, idx in cands:
+        for start, eidx in self.engine.candidates(joined):
+            idx = self._engine_map[eidx]
             i = offsets.get(start)
             if i is None:
                 continue
             m = self.confirm[idx].search(texts[i])
             if m:
                 self._record(idx, m, texts[i], lines[i], src)
+        for idx, hits, count in self._marker_hits(joined):
+            agg = None
+            for start, _text, m in hits:
+                i = offsets.get(start)
+                if i is not None:
+                    agg = self._record(idx, m, texts[i], lines[i], src) or agg
+            if agg is not None and count > len(hits):
+                agg.count += count - len(hits)
 
     @staticmethod
     def _time_before(block: bytes, end: int, kind: str | None) -> Line | None:
@@ -188,17 +244,18 @@ class Scanner:
 
     # ------------------------------------------------------------------ recording
 
-    def _record(self, idx: int, m: re.Match[str], text: str, line: Line, src: Source) -> None:
+    def _record(self, idx: int, m: re.Match[str], text: str, line: Line, src: Source) -> _Agg | None:
+        """Count one matching line; return its aggregate, or None when the line does not count."""
         p = self.patterns[idx]
         if line.ts is not None:
             if self.since is not None and line.ts < self.since:
-                return
+                return None
             if self.until is not None and line.ts > self.until:
-                return
+                return None
         if p.log in _STRICT_KINDS:
             kind = line.kind or src.kind
             if kind is not None and kind != p.log:
-                return
+                return None
         groups = {k: v for k, v in m.groupdict().items() if v is not None}
         if "self_member" in groups:
             self._members.setdefault(src.label, groups["self_member"])
@@ -225,6 +282,7 @@ class Scanner:
                     seen.append(v)
         if p.event:
             self._add_event(p, line, text, groups, src)
+        return agg
 
     def _add_event(self, p: LogPattern, line: Line, text: str, groups: dict[str, Any], src: Source) -> None:
         prev = self._events[-1] if self._events else None
