@@ -27,14 +27,14 @@ def render_header(console: Console, report: dict[str, Any]) -> None:
 
 
 def render_resolved(console: Console, resolved: list[dict[str, Any]]) -> None:
-    """Problems the logs show but the live checks no longer see: one line each, no fix."""
+    """Problems the logs show that are over now (the live check passes, a later line healed them,
+    or they stopped long ago): one entry each with the reason, no fix."""
     if not resolved:
         return
-    console.print("[bold]Seen in the logs, resolved now[/] [dim](the live checks pass)[/]")
+    console.print("[bold]Seen in the logs, over now[/]")
     for d in resolved:
-        last = next((m.get("last") for m in reversed(d.get("log_matches") or []) if m.get("last")), None)
-        console.print(f"   [dim]•[/] {escape(d['title'])} [dim]\\[{escape(d['id'])}]"
-                      + (f", last seen {escape(str(last))}" if last else "") + "[/]")
+        console.print(f"   [dim]•[/] {escape(d['title'])} [dim]\\[{escape(d['id'])}][/]")
+        console.print(f"     [dim]{escape(d['summary'])}[/]")
     console.print()
 
 
