@@ -94,14 +94,7 @@ def analyze(
     report = analyze_facts(opened.facts, command="analyze", profiles=("run", "replication"), playbook_dirs=playbooks)
     source = bundle_source(opened)
     report.extra["source"] = source
-    text_to_stdout = format == Format.text and output is None
-    if text_to_stdout:  # the text header names the node; first say which bundle it was read from
-        sys.stdout.write(source_line(source) + "\n")
-        sys.stdout.flush()
-    code = emit_report(report, format, output)
-    if format == Format.text and output is not None:
-        output.write_text(source_line(source) + "\n" + output.read_text(encoding="utf-8"), encoding="utf-8")
-    raise typer.Exit(code)
+    raise typer.Exit(emit_report(report, format, output))
 
 
 def bundle_source(opened) -> dict:
@@ -115,12 +108,3 @@ def bundle_source(opened) -> dict:
             "created_at": manifest.get("created_at")}
 
 
-def source_line(source: dict) -> str:
-    """``pgdoctor analyze — bundle X, member m of s, collected on host h at T``."""
-    bits = [f"bundle {source['bundle']}"]
-    if source.get("member"):
-        bits.append(f"member {source['member']}" + (f" of {source['scope']}" if source.get("scope") else ""))
-    where = f"collected on host {source.get('host') or '?'}"
-    if source.get("collected_at"):
-        where += f" at {source['collected_at']}"
-    return "pgdoctor analyze — " + ", ".join(bits) + ", " + where

@@ -24,6 +24,10 @@ def render_header(console: Console, report: dict[str, Any]) -> None:
             f"cluster [bold]{escape(str(node.get('scope') or '?'))}[/]",
             f"config {escape(str(node.get('config_path') or '?'))}"]
     console.print(f"[bold]pgdoctor {escape(report.get('command', 'run'))}[/] — " + ", ".join(bits))
+    src = report.get("source")
+    if isinstance(src, dict) and src.get("bundle"):
+        console.print(f"from bundle {escape(str(src['bundle']))}, collected on host {escape(str(src.get('host') or '?'))}"
+                      f" at {escape(str(src.get('collected_at') or '?'))}")
 
 
 def render_resolved(console: Console, resolved: list[dict[str, Any]]) -> None:

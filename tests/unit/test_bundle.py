@@ -442,9 +442,10 @@ def test_redacted_config_parses_with_the_same_keys(wordy):
 def test_analyze_says_which_bundle_it_reads(wordy, tmp_path):
     name = wordy["path"].name
     proc = cli("analyze", str(wordy["path"]))
-    first = proc.stdout.splitlines()[0]
-    assert first.startswith(f"pgdoctor analyze — bundle {name}, member member-3 of wordy, collected on host "), first
-    assert re.search(r" at \d{4}-\d{2}-\d{2}T", first), first
+    head = proc.stdout.splitlines()[:2]
+    assert head[0].startswith("pgdoctor analyze — node member-3, cluster wordy"), head
+    assert head[1].startswith(f"from bundle {name}, collected on host "), head
+    assert re.search(r" at \d{4}-\d{2}-\d{2}T", head[1]), head
     report = json.loads(cli("analyze", str(wordy["path"]), "--format", "json").stdout)
     assert report["source"]["bundle"] == name and report["source"]["member"] == "member-3"
     assert report["source"]["collected_at"] and report["source"]["host"]

@@ -8,7 +8,6 @@ process state, another node's log). A new sample must be added here, so the tabl
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
