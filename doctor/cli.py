@@ -125,6 +125,7 @@ def run(
     log_file: Optional[list[str]] = typer.Option(None, "--log-file", help="Also read this log file (repeatable)."),
     max_lag_bytes: Optional[str] = typer.Option(None, "--max-lag-bytes", help="Warn when a replica lags more than this (e.g. 16MB)."),
     max_lag_seconds: Optional[float] = typer.Option(None, "--max-lag-seconds", help="Warn when a replica's replay lags more than this."),
+    slot_retained: Optional[str] = typer.Option(None, "--slot-retained-bytes", help="Warn when a slot that is inactive (or unbounded by max_slot_wal_keep_size) retains more WAL than this (default 1GB)."),
     playbooks: Optional[list[str]] = typer.Option(None, "--playbooks", help="A directory of your own playbooks (added to the built-in ones)."),
 ) -> None:
     """Diagnose this node: collect facts, run every check, print diagnoses with filled-in fixes.
@@ -149,13 +150,14 @@ def run(
     try:
         parse_duration(since)
         lag_bytes = parse_size(max_lag_bytes) if max_lag_bytes else None
+        slot_bytes = parse_size(slot_retained) if slot_retained else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     options = CollectOptions(config_path=config, timeout=timeout, since=since, pg_user=pg_user,
                              read_logs=logs, log_files=list(log_file or []))
     with _progress_status(format == Format.text):
         facts, _ = collect(options, profile="run")
-    settings = {"max_lag_bytes": lag_bytes, "max_lag_seconds": max_lag_seconds}
+    settings = {"max_lag_bytes": lag_bytes, "max_lag_seconds": max_lag_seconds, "slot_retained_bytes": slot_bytes}
     facts.set("settings", {k: v for k, v in settings.items() if v is not None})
     report = analyze(facts, command="run", profiles=("run", "replication"), only=only_ids, skip_ids=skip_ids,
                      playbook_dirs=playbooks)
