@@ -12,8 +12,13 @@ fi
 stamp="$VENV/.pgdoctor-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing pgdoctor and its dependencies into $VENV"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[fast,test]'
+    log="$VENV/pip-install.log"
+    if ! { "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip \
+           && "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[fast,test]'; } >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "setup: pip install failed (log above, also in $log)" >&2
+        exit 1
+    fi
     touch "$stamp"
 fi
 echo "setup: $(readlink -f "$VENV/bin/pgdoctor") ($("$VENV/bin/pgdoctor" --version))"

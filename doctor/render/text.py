@@ -69,6 +69,14 @@ def render_diagnoses(console: Console, diagnoses: list[dict[str, Any]], resolved
     render_resolved(console, resolved)
 
 
+def _inline_markdown(text: str) -> str:
+    """**bold** and `code` in playbook prose, as terminal styles (the text is already escaped)."""
+    import re
+
+    text = re.sub(r"\*\*(.+?)\*\*", r"[bold]\1[/]", text)
+    return re.sub(r"`([^`]+)`", r"[cyan]\1[/]", text)
+
+
 def render_fix(console: Console, markdown: str) -> None:
     """The playbook's whole Fix section: its prose (preconditions, either/or) and its commands.
 
@@ -85,7 +93,7 @@ def render_fix(console: Console, markdown: str) -> None:
             console.print(f"       [cyan]{escape(line)}[/]", soft_wrap=True)
             blank = False
         elif line.strip():
-            console.print(f"     {escape(line.strip())}")
+            console.print(f"     {_inline_markdown(escape(line.strip()))}")
             blank = False
         elif not blank:
             console.print()
