@@ -19,7 +19,8 @@ if [ "$fault" = "--list" ]; then
 fi
 bash scripts/install-lab.sh
 
-echo "demo: starting the lab (three members on 127.0.0.11-13)"
+echo "demo: starting a new lab (three members on 127.0.0.11-13)"
+"$PGDOCTOR" lab down --purge >/dev/null
 "$PGDOCTOR" lab up
 echo "demo: breaking it: $fault"
 fault_json=$(mktemp)

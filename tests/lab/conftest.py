@@ -65,6 +65,9 @@ def lab():
                     + " -- run `sudo scripts/install-lab.sh` first", pytrace=False)
     if os.geteuid() != 0:
         pytest.fail("lab tests must run as root (Patroni runs as the postgres OS user)", pytrace=False)
+    # Always a new cluster: a lab left behind (by a demo, a crashed run, an active fault) must not decide
+    # what the tests see. down() stops only what the lab's pid files name; purge removes its base dir.
+    cluster.down(lay, purge=True)
     try:
         cluster.up(lay)
     except LabError as exc:
