@@ -154,7 +154,7 @@ def run(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     options = CollectOptions(config_path=config, timeout=timeout, since=since, pg_user=pg_user,
-                             read_logs=logs, log_files=list(log_file or []))
+                             read_logs=logs, log_files=list(log_file or []), playbook_dirs=list(playbooks or []))
     with _progress_status(format == Format.text):
         facts, _ = collect(options, profile="run")
     settings = {"max_lag_bytes": lag_bytes, "max_lag_seconds": max_lag_seconds, "slot_retained_bytes": slot_bytes}

@@ -34,8 +34,6 @@ def split_host_port(value: Any, default_port: int | None = None) -> tuple[list[s
     return hosts, port
 
 
-def port_of(value: Any, default: int | None = None) -> int | None:
-    return split_host_port(value, default)[1]
 
 
 def etcd_endpoints(section: dict[str, Any] | None) -> list[str]:

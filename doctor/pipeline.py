@@ -113,14 +113,16 @@ def node_values(facts: Facts, node: NodeView) -> dict[str, Any]:
     return values
 
 
-def settings_from(options: dict[str, Any] | None) -> dict[str, Any]:
-    return {k: v for k, v in (options or {}).items() if v is not None}
 
 
 def analyze(facts: Facts, command: str = "run", profiles: Iterable[str] = ("run",), only: Iterable[str] = (),
             skip_ids: Iterable[str] = (), playbook_dirs: list[str] | None = None,
-            settings: dict[str, Any] | None = None) -> Report:
-    """Judge a snapshot: run the checks, merge findings and log matches into diagnoses."""
+            settings: dict[str, Any] | None = None, values: dict[str, Any] | None = None) -> Report:
+    """Judge a snapshot: run the checks, merge findings and log matches into diagnoses.
+
+    ``values`` are extra playbook template values (e.g. ``command`` so that a fix can say "start"
+    before the first start rather than "restart").
+    """
     merged_settings = dict(facts.get("settings") or {})
     merged_settings.update(settings or {})
     node = NodeView(facts.get("config.data") or {}, facts.get("config.path"),
@@ -136,7 +138,7 @@ def analyze(facts: Facts, command: str = "run", profiles: Iterable[str] = ("run"
     if skip_set:
         log_matches = [m for m in log_matches if m.get("playbook") not in skip_set]
     from doctor.engine import RECENT_LOG_SECONDS
-    diagnoses = diagnose(findings, playbooks, node_values(facts, node), log_matches,
+    diagnoses = diagnose(findings, playbooks, {**node_values(facts, node), **(values or {})}, log_matches,
                          recent_seconds=float(merged_settings.get("log_recent_seconds", RECENT_LOG_SECONDS)))
     resolved = [d for d in diagnoses if d.resolved]
     diagnoses = [d for d in diagnoses if not d.resolved]

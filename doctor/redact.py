@@ -26,7 +26,7 @@ import json
 import os
 import re
 from collections import Counter
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import yaml
 
@@ -402,7 +402,3 @@ def collect_secrets(config: Any) -> list[str]:
             found.extend(collect_secrets(item))
     return found
 
-
-def redact_lines(redactor: Redactor, lines: Iterable[str], where: str) -> list[str]:
-    """Redact each line of a log excerpt (private keys spanning lines are caught by ``text`` on the whole)."""
-    return [redactor.text(line, where) for line in lines]

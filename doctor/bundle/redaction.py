@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import os
-from pathlib import Path
 from typing import Any, Mapping
 
 from doctor.collect.config import apply_env_overrides, parse_config
@@ -87,7 +86,3 @@ def gate(redactor: Redactor, name: str, blob: bytes) -> bytes:
         out = redactor.cut_out(out, name)
     return out
 
-
-def is_private_key_file(path: str | Path) -> bool:
-    text = read_small(str(path), 200_000) or ""
-    return "PRIVATE KEY-----" in text

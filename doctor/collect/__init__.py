@@ -31,6 +31,7 @@ class CollectOptions:
     read_logs: bool = True
     validate_config: bool = True
     peers: list[str] = field(default_factory=list)
+    playbook_dirs: list[str] = field(default_factory=list)  # a team's own playbooks (their log patterns too)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from doctor.logscan.discover import node_sources
 from doctor.logscan.scan import Scanner
 from doctor.logscan.timeparse import time_bound
 from doctor.node import NodeView
+from doctor.playbooks import load_playbooks
 
 
 @collector("logs", profiles=("run", "bundle"))
@@ -34,7 +35,7 @@ def collect_logs(ctx: CollectContext) -> dict[str, Any]:
         return ctx.redactor.text(text, "logs") if ctx.redactor is not None else text
 
     # leave a margin inside the collectors' shared deadline (timeout * 2 + 2)
-    scanner = Scanner(patterns_from(), since=since, until=until, redact=redact,
+    scanner = Scanner(patterns_from(load_playbooks(opts.playbook_dirs)), since=since, until=until, redact=redact,
                       deadline=started + max(1.0, opts.timeout * 2 - 0.5))
     scanner.notes.extend(notes)
     scanner.scan(sources)

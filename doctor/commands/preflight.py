@@ -125,7 +125,7 @@ def preflight(
     from doctor.collect import CollectOptions
     from doctor.engine import diagnose, verdict_of
     from doctor.node import NodeView
-    from doctor.pipeline import Report, analyze, collect
+    from doctor.pipeline import node_values, Report, analyze, collect
     from doctor.playbooks import load_playbooks
 
     if format == Format.html:
@@ -152,14 +152,15 @@ def preflight(
     cfg_ignore_raw = facts.get("config.data.pgdoctor.preflight_ignore")
     cfg_ignore = parse_ignore(cfg_ignore_raw if isinstance(cfg_ignore_raw, (list, str)) else None)
     settings = {"etcd_here": bool(facts.get("preflight.etcd_here"))}
-    report = analyze(facts, command="preflight", profiles=("preflight",), settings=settings)
+    # ``command`` lets a playbook say "start" rather than "restart" for a node that never ran.
+    report = analyze(facts, command="preflight", profiles=("preflight",), settings=settings,
+                     values={"command": "preflight"})
     ignored_ids = cli_ignore | {i for i in cfg_ignore if i == "all" or i in known}
     demoted = apply_ignore(report.findings, ignored_ids)
     node = NodeView(facts.get("config.data") or {}, facts.get("config.path"),
                     pg_user=facts.get("system.pg_user.name") or "postgres")
     books = load_playbooks()
-    # ``command`` lets a playbook say "start" rather than "restart" for a node that never ran.
-    values = {**node.template_values(), "command": "preflight"}
+    values = {**node_values(facts, node), "command": "preflight"}
     diagnoses = diagnose(report.findings, books, values) if demoted else report.diagnoses
     verdict, code = verdict_of(report.findings, diagnoses)
     extra = dict(report.extra)

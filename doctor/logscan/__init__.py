@@ -8,7 +8,6 @@ Patterns live in the playbooks' front matter; ``patterns_from`` collects them.
 
 from __future__ import annotations
 
-from typing import Iterable
 
 from doctor.playbooks import LogPattern, Playbook, load_playbooks
 
@@ -22,8 +21,6 @@ def patterns_from(playbooks: dict[str, Playbook] | None = None) -> list[LogPatte
     return out
 
 
-def pattern_ids(patterns: Iterable[LogPattern]) -> list[str]:
-    return [p.id for p in patterns]
 
 
 def mark_ages(matches: list[dict], now: float | None = None) -> None:

@@ -200,3 +200,20 @@ def test_a_yaml_file_that_is_not_a_patroni_config_is_refused(tmp_path):
     no_traceback(out)
     assert out.returncode == 3
     assert "does not look like a Patroni config" in out.stderr and "services" in out.stderr
+
+
+def test_a_teams_own_playbook_is_used_for_logs_and_fixes(tmp_path):
+    """--playbooks DIR adds the team's problems: their log patterns are scanned and their fixes filled."""
+    books = tmp_path / "playbooks"
+    books.mkdir()
+    (books / "acme-disk-quota.md").write_text(
+        "---\nid: acme-disk-quota\ntitle: The ACME quota daemon throttles the data volume\nseverity: error\n"
+        "patterns:\n  - {id: acme-quota, log: any, regex: 'acme-quota: volume (?P<volume>\\S+) throttled'}\n---\n\n"
+        "## Symptoms\nWrites stall.\n\n## Cause\nThrottled.\n\n## Fix\n```\nacme-quota release {{ volume }}\n```\n\n"
+        "## Verify\nNo more lines.\n")
+    log = tmp_path / "acme.log"
+    log.write_text("2026-11-26 08:40:00,000 ERROR: acme-quota: volume /srv/pg throttled\n")
+    out = pgdoctor("run", "-c", str(EXAMPLE), "--playbooks", str(books), "--log-file", str(log), "--since", "3650d",
+                   "--format", "json")
+    diag = {d["id"]: d for d in json.loads(out.stdout)["diagnoses"]}
+    assert diag["acme-disk-quota"]["fix"] == ["acme-quota release /srv/pg"]
