@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, warn
-from doctor.node import split_host_port
+from doctor.node import is_loopback, is_wildcard, split_host_port
 
 REQUIRED = (
     ("scope",), ("name",), ("restapi", "listen"), ("restapi", "connect_address"),
@@ -49,17 +48,8 @@ def _get(config: dict[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost",):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
-def _is_wildcard(host: str) -> bool:
-    return host in ("0.0.0.0", "::", "*", "")
 
 
 def _timing(ctx: CheckContext) -> tuple[dict[str, Any], str]:
@@ -78,11 +68,11 @@ def _multi_host(ctx: CheckContext) -> bool:
 
     for url in ctx.node.etcd_endpoints:
         host = urlparse(url).hostname or ""
-        if host and not _is_loopback(host):
+        if host and not is_loopback(host):
             return True
     for m in ctx.facts.get("dcs.members") or []:
         host = str((m or {}).get("host") or "")
-        if host and not _is_loopback(host) and not _is_wildcard(host):
+        if host and not is_loopback(host) and not is_wildcard(host):
             return True
     return False
 
@@ -121,9 +111,9 @@ def config_valid(ctx: CheckContext) -> list[Verdict] | Verdict:
     for key in (("restapi", "connect_address"), ("postgresql", "connect_address")):
         hosts, _ = split_host_port(_get(config, key))
         for host in hosts:
-            if _is_wildcard(host):
+            if is_wildcard(host):
                 problems.append(f"{'.'.join(key)} uses the wildcard address {host}: other members cannot connect to it")
-            elif _is_loopback(host) and multi:
+            elif is_loopback(host) and multi:
                 problems.append(f"{'.'.join(key)} uses the loopback address {host}, but the cluster spans hosts: "
                                 "other members cannot reach it")
     timing, source = _timing(ctx)

@@ -6,10 +6,9 @@ import os
 from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
-from doctor.node import NodeView
+from doctor.node import WILDCARDS, NodeView
 from doctor.procs import describe, node_patroni, postmaster_is_patroni_managed
 
-WILDCARDS = ("0.0.0.0", "::", "*", "")
 
 
 def _overlaps(listen_addr: str, wanted: list[str]) -> bool:

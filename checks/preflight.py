@@ -8,16 +8,15 @@ only a node about to bootstrap needs.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
+from doctor.node import WILDCARDS, is_loopback
 from doctor.procs import node_patroni
 
 PATRONI_MIN = (3, 0)
 ETCD_WARN_BELOW = (3, 4)
-WILDCARDS = ("0.0.0.0", "::", "*", "")
 
 
 def _version_tuple(text: Any) -> tuple[int, ...]:
@@ -29,13 +28,6 @@ def _version_tuple(text: Any) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _hosts_overlap(a: list[str], b: list[str]) -> bool:
@@ -249,14 +241,14 @@ def config_readable(ctx: CheckContext) -> Verdict:
 def connect_addresses(ctx: CheckContext) -> Verdict:
     from doctor.node import split_host_port
     remote = [p["host"] for p in _pf(ctx, "peers") or [] if p.get("host") and not p.get("self")
-              and not _is_loopback(p["host"])]
+              and not is_loopback(p["host"])]
     if not remote:
         return ok("every peer is on this host's loopback; loopback connect addresses can work"
                   if _pf(ctx, "peers") else "no peers given (--peer); not judged")
     bad = []
     for key in ("restapi", "postgresql"):
         hosts, _ = split_host_port(ctx.node.get(key, "connect_address"))
-        bad += [f"{key}.connect_address {h}" for h in hosts if _is_loopback(h) or h in WILDCARDS]
+        bad += [f"{key}.connect_address {h}" for h in hosts if is_loopback(h) or h in WILDCARDS]
     if bad:
         return fail(f"{ctx.node.config_path}: {', '.join(bad)} cannot be reached from the peers "
                     f"({', '.join(remote[:3])}); use this host's own address",

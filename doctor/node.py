@@ -7,8 +7,26 @@ to fill fix commands with this node's real values. It reads only the config
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
+
+
+WILDCARDS = ("0.0.0.0", "::", "*", "")  # listen addresses that mean "every address"
+
+
+def is_wildcard(host: str) -> bool:
+    return host in WILDCARDS
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this host only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def split_host_port(value: Any, default_port: int | None = None) -> tuple[list[str], int | None]:

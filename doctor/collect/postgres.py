@@ -24,7 +24,7 @@ from doctor.collect._parallel import parallel
 from doctor.collect.dcs import dcs_snapshot
 from doctor.collect.system import find_pg_bin_dir
 from doctor.errors import error_data
-from doctor.node import NodeView
+from doctor.node import WILDCARDS, NodeView
 
 SETTINGS = ("wal_level", "wal_log_hints", "data_checksums", "max_wal_senders", "max_replication_slots",
             "synchronous_standby_names", "synchronous_commit", "hot_standby", "max_slot_wal_keep_size",
@@ -40,7 +40,6 @@ CONTROLDATA_KEYS = {
     "wal_log_hints setting": "wal_log_hints",
     "pg_control version number": "pg_control_version",
 }
-WILDCARD = ("", "*", "0.0.0.0", "::")
 
 
 def server_error(exc: BaseException) -> dict[str, Any]:
@@ -100,7 +99,7 @@ def local_targets(node: NodeView) -> list[tuple[str, str]]:
     """Where this node's PostgreSQL can be reached: (how, host), TCP first, then the unix socket."""
     out: list[tuple[str, str]] = []
     for h in node.pg_hosts:
-        if h not in WILDCARD:
+        if h not in WILDCARDS:
             out.append(("tcp", h))
             break
     else:
@@ -232,7 +231,7 @@ def leader_target(node: NodeView, dcs: dict[str, Any]) -> dict[str, Any]:
         if leader and m.get("name") == leader and m.get("conn_url"):
             u = urlparse(str(m["conn_url"]))
             return {"member": leader, "host": u.hostname, "port": u.port or 5432, "source": "DCS leader member key"}
-    hosts = [h for h in node.pg_hosts if h not in WILDCARD] or [(node.pg_connect or "127.0.0.1").rpartition(":")[0]]
+    hosts = [h for h in node.pg_hosts if h not in WILDCARDS] or [(node.pg_connect or "127.0.0.1").rpartition(":")[0]]
     return {"member": node.name, "host": hosts[0], "port": node.pg_port,
             "source": "this node (the DCS names no leader)" if isinstance(dcs, dict) and dcs.get("keys_read")
             else "this node (the DCS could not be read)"}

@@ -19,8 +19,8 @@ import psycopg
 from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
 from doctor.collect.dcs import dcs_snapshot
-from doctor.collect.postgres import WILDCARD, credentials, query_rows, server_error, conninfo
-from doctor.node import NodeView
+from doctor.collect.postgres import credentials, query_rows, server_error, conninfo
+from doctor.node import WILDCARDS, NodeView
 
 SETTINGS = ("synchronous_standby_names", "synchronous_commit", "max_slot_wal_keep_size", "wal_keep_size",
             "max_wal_senders", "max_replication_slots", "primary_slot_name", "recovery_min_apply_delay",
@@ -159,7 +159,7 @@ def member_targets(node: NodeView, dcs: dict[str, Any]) -> dict[str, tuple[str, 
             if u.hostname:
                 targets[str(m["name"])] = (u.hostname, u.port or 5432)
     if node.name and node.name not in targets:
-        hosts = [h for h in node.pg_hosts if h not in WILDCARD]
+        hosts = [h for h in node.pg_hosts if h not in WILDCARDS]
         host = (node.pg_connect or "").rpartition(":")[0] or (hosts[0] if hosts else "127.0.0.1")
         targets[node.name] = (host, node.pg_port)
     return targets
