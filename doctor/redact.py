@@ -94,7 +94,9 @@ _PLACEHOLDERS = {"null", "none", "true", "false", "~", "''", '""', "***", "<reda
 
 # Names that look like secrets but are identifiers worth keeping (etcd's cluster token tells members apart).
 NOT_SECRET_NAMES = {"initial-cluster-token", "initial_cluster_token", "--initial-cluster-token",
-                    "etcd_initial_cluster_token", "password_encryption"}
+                    "etcd_initial_cluster_token", "password_encryption",
+                    # the shell's working directories: "pwd" here is a path, not a password
+                    "pwd", "oldpwd"}
 
 
 def is_secret_key(key: Any) -> bool:

@@ -243,3 +243,13 @@ def test_yaml_comment_after_an_unquoted_password_is_not_part_of_it():
     out = r.yaml_text("postgresql:\n  authentication:\n    replication:\n      password: s3cr3t-pw  # old one\n")
     assert "s3cr3t-pw" in r.known_secrets() and "s3cr3t-pw  # old one" not in r.known_secrets()
     assert "s3cr3t-pw" not in out
+
+
+def test_the_working_directory_is_not_a_password():
+    """$PWD is a path: treating it as a secret would blank the directory out of every path in a bundle."""
+    r = Redactor()
+    r.remember_environ({"PWD": "/tmp", "OLDPWD": "/etc/patroni", "PGPASSWORD": "canary-pgpass-9"})
+    out = r.text("data_dir: /var/tmp/pgdoctor/data in /etc/patroni, password from canary-pgpass-9")
+    assert "/var/tmp/pgdoctor/data" in out and "/etc/patroni" in out
+    assert "canary-pgpass-9" not in out
+    assert r.data({"PWD": "/tmp"}) == {"PWD": "/tmp"}
