@@ -72,8 +72,26 @@ def _write_output(text: str, output: Optional[Path]) -> None:
 
 
 def emit_report(report_obj: Any, fmt: Format, output: Optional[Path]) -> int:
-    """Render a Report in the chosen format to stdout or a file; return its exit code."""
+    """Render a Report in the chosen format to stdout or a file; return its exit code.
+
+    A reader that closes the pipe early (``| head``) does not change the verdict's exit code.
+    """
     report = report_obj.as_dict()
+    try:
+        _render(report_obj, report, fmt, output)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    return report["exit_code"]
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the interpreter's final flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _render(report_obj: Any, report: dict, fmt: Format, output: Optional[Path]) -> None:
     if fmt == Format.json:
         from doctor.render.jsonout import render_json
         _write_output(render_json(report), output)
@@ -94,7 +112,6 @@ def emit_report(report_obj: Any, fmt: Format, output: Optional[Path]) -> int:
             _write_output(buf.getvalue(), output)
         else:
             render_report(make_console(), report)
-    return report["exit_code"]
 
 
 def _progress_status(enabled: bool):
@@ -279,6 +296,7 @@ def main() -> None:
         sys.stderr.write("pgdoctor: interrupted\n")
         sys.exit(3)
     except BrokenPipeError:
+        _silence_stdout()
         sys.exit(0)
     except Exception as exc:  # never a traceback unless asked for
         if debug:

@@ -8,11 +8,19 @@ import sys
 from rich.console import Console
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """A reader closed the pipe (``| head``): stop writing, and let the caller keep its exit code
+        (rich's default exits with 1, which would read as "warnings only")."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def make_console(stderr: bool = False, force_color: bool | None = None) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     no_color = bool(os.environ.get("NO_COLOR")) if force_color is None else not force_color
     is_tty = stream.isatty()
-    return Console(
+    return _Console(
         file=stream,
         no_color=no_color,
         color_system=None if no_color else "auto",

@@ -217,3 +217,16 @@ def test_a_teams_own_playbook_is_used_for_logs_and_fixes(tmp_path):
                    "--format", "json")
     diag = {d["id"]: d for d in json.loads(out.stdout)["diagnoses"]}
     assert diag["acme-disk-quota"]["fix"] == ["acme-quota release /srv/pg"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_reader_closing_the_pipe_keeps_the_exit_code(tab_config, fmt):
+    """`pgdoctor run | head -1` still exits with the verdict's code (2 here), not an error."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "doctor", "run", "-c", str(tab_config), "--no-logs", "--format", fmt],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.readline()
+    proc.stdout.close()  # as head does after its first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 2, err
+    assert "Traceback" not in err and "Exception ignored" not in err
