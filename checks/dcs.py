@@ -18,7 +18,7 @@ def _err(e: dict[str, Any]) -> str:
 
 
 @check("dcs.api", "the config's DCS section speaks an API etcd serves", "dcs-api-mismatch",
-       profiles=("run", "preflight"), needs=("dcs",), errors_ok=True)
+       profiles=("run", "preflight", "replication"), needs=("dcs",), errors_ok=True)
 def dcs_api(ctx: CheckContext) -> Verdict:
     section = ctx.facts.get("dcs.section")
     if not section:
@@ -52,7 +52,7 @@ def dcs_api(ctx: CheckContext) -> Verdict:
 
 
 @check("dcs.reachable", "etcd endpoints reachable with a quorum", "dcs-unreachable",
-       profiles=("run", "preflight"), needs=("dcs",), errors_ok=True)
+       profiles=("run", "preflight", "replication"), needs=("dcs",), errors_ok=True)
 def dcs_reachable(ctx: CheckContext) -> list[Verdict] | Verdict:
     err = ctx.facts.get("dcs.error")
     if err and err.get("kind") == "not-configured":
