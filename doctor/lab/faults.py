@@ -1153,7 +1153,13 @@ def _h_diskfull(ctx: Ctx):
     while time.monotonic() < deadline and not leader_among(lay, others):
         view = cluster.cluster_view(lay) or {}
         if view.get("members") and not any(m.get("role") == "leader" for m in view["members"]):
-            patronictl(lay, "failover", "--candidate", others[0].name, "--force")
+            try:
+                patronictl(lay, "failover", "--candidate", others[0].name, "--force")
+            except LabError as exc:
+                # a member took the lock on its own between the look and the command: nothing to do
+                if "already the leader" not in str(exc):
+                    raise
+                break
             wait_until(lambda: leader_among(lay, others) is not None, 30, "the failover")
             action += f"; failover to {others[0].name} (the others lagged too far to promote)"
             break
