@@ -212,7 +212,10 @@ def test_a_teams_own_playbook_is_used_for_logs_and_fixes(tmp_path):
         "## Symptoms\nWrites stall.\n\n## Cause\nThrottled.\n\n## Fix\n```\nacme-quota release {{ volume }}\n```\n\n"
         "## Verify\nNo more lines.\n")
     log = tmp_path / "acme.log"
-    log.write_text("2026-11-26 08:40:00,000 ERROR: acme-quota: volume /srv/pg throttled\n")
+    # a line from just now: a log-only problem silent for 10 minutes would count as over
+    import datetime as dt
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S,000")
+    log.write_text(f"{stamp} ERROR: acme-quota: volume /srv/pg throttled\n")
     out = pgdoctor("run", "-c", str(EXAMPLE), "--playbooks", str(books), "--log-file", str(log), "--since", "3650d",
                    "--format", "json")
     diag = {d["id"]: d for d in json.loads(out.stdout)["diagnoses"]}
