@@ -8,6 +8,7 @@ from typing import Any
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
 from doctor.node import WILDCARDS, NodeView
 from doctor.procs import describe, node_patroni, postmaster_is_patroni_managed
+from doctor.resolved import node_data_dir
 
 
 
@@ -94,7 +95,7 @@ def port_in_use(ctx: CheckContext) -> list[Verdict]:
        profiles=("run", "preflight"), needs=("system.processes", "config.data"))
 def postgres_outside_patroni(ctx: CheckContext) -> list[Verdict] | Verdict:
     node = ctx.node
-    data_dir = os.path.realpath(node.data_dir) if node.data_dir else None
+    data_dir = node_data_dir(ctx.facts, node)
     listeners = ctx.facts.get("system.listeners") or []
     pg_listener_pids = {l.get("pid") for l in listeners
                         if node.pg_hosts and l["port"] == node.pg_port and _overlaps(l["address"], node.pg_hosts)}

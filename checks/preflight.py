@@ -14,6 +14,7 @@ from typing import Any
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
 from doctor.node import WILDCARDS, is_loopback
 from doctor.procs import node_patroni
+from doctor.resolved import as_resolved, node_data_dir
 
 PATRONI_MIN = (3, 0)
 ETCD_WARN_BELOW = (3, 4)
@@ -74,13 +75,13 @@ def pg_binaries(ctx: CheckContext) -> Verdict:
 
 def _cluster_conflicts(ctx: CheckContext, clusters: list[dict[str, Any]]) -> list[str]:
     node = ctx.node
-    data_dir = os.path.realpath(node.data_dir) if node.data_dir else None
+    data_dir = node_data_dir(ctx.facts, node)
     out = []
     for c in clusters:
         if c.get("start", "auto") != "auto":
             continue
         hosts = [h.strip() for h in str(c.get("listen_addresses") or "localhost").split(",")]
-        if c.get("data_directory") and data_dir and os.path.realpath(c["data_directory"]) == data_dir:
+        if data_dir and as_resolved(c.get("data_directory"), c.get("data_directory_realpath")) == data_dir:
             out.append(f"cluster {c['version']}/{c['name']} uses this node's data dir {data_dir}")
         elif c.get("port") == node.pg_port and _hosts_overlap(hosts, node.pg_hosts):
             out.append(f"cluster {c['version']}/{c['name']} listens on {','.join(hosts)}:{c.get('port')}, "
@@ -101,7 +102,8 @@ def pg_service(ctx: CheckContext) -> Verdict:
     if not s.get("installed"):
         return ok(f"the distribution's {name} service is not installed")
     postmasters = ctx.facts.get("system.processes.postmasters") or []
-    cluster_dirs = {os.path.realpath(c["data_directory"]): c for c in clusters if c.get("data_directory")}
+    cluster_dirs = {as_resolved(c["data_directory"], c.get("data_directory_realpath")): c
+                    for c in clusters if c.get("data_directory")}
     running = [(pm, cluster_dirs[pm["data_dir"]]) for pm in postmasters if pm.get("data_dir") in cluster_dirs]
     evidence = []
     if s.get("enabled_source"):

@@ -125,7 +125,9 @@ def _progress_status(enabled: bool):
 
 ConfigOpt = typer.Option(None, "-c", "--config-file", help="patroni.yml of this node (default: $PATRONICTL_CONFIG_FILE, "
                          "/etc/patroni/patroni.yml, /etc/patroni.yml).", show_default=False)
-TimeoutOpt = typer.Option(5.0, "--timeout", min=0.1, help="Seconds for each network call. Calls run concurrently; collection stops at 2 x timeout + 2 s whatever hangs.")
+TimeoutOpt = typer.Option(5.0, "--timeout", min=0.1, help="Seconds one network call or local command may take (member calls and port probes at most 2 s, "
+                          "Patroni's own commands up to 10 s). Calls run concurrently; collection stops at 2 x timeout + 2 s "
+                          "whatever hangs.")
 
 
 @app.command()

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+# Bumped only when a field changes meaning or goes away. Added fields (e.g. the resolved paths
+# config.realpath, system.datadir.realpath) keep version 1: readers treat them as optional.
 FACTS_VERSION = 1
 # Oldest snapshot version this pgdoctor still knows how to judge.
 OLDEST_SUPPORTED_VERSION = 1

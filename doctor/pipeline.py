@@ -15,6 +15,7 @@ from doctor import __version__
 from doctor.collect import CollectContext, CollectOptions, run_collectors
 from doctor.collect.config import (apply_env_overrides, discover_config_path, parse_config, read_config_text,
                                    require_patroni_config)
+from doctor.collect.deadline import Deadline
 from doctor.engine import CheckContext, Diagnosis, Finding, diagnose, run_checks, verdict_of
 from doctor.facts import FACTS_VERSION, Facts
 from doctor.node import NodeView
@@ -65,7 +66,9 @@ def load_config_into(facts: Facts, options: CollectOptions, redactor: Redactor) 
     path, found_by = discover_config_path(options.config_path)
     text = read_config_text(path)
     config, yaml_error = parse_config(text)
-    entry: dict[str, Any] = {"path": os.path.abspath(path), "found_by": found_by, "exists": True, "size": len(text)}
+    # realpath: resolved here, on the node; checks compare it with the config a running Patroni was given
+    entry: dict[str, Any] = {"path": os.path.abspath(path), "realpath": os.path.realpath(path), "found_by": found_by,
+                             "exists": True, "size": len(text)}
     if yaml_error:
         entry["yaml_error"] = yaml_error
         if yaml_error.get("line_text"):
@@ -83,8 +86,10 @@ def load_config_into(facts: Facts, options: CollectOptions, redactor: Redactor) 
 
 
 def collect(options: CollectOptions, profile: str = "run", progress: Callable[[str, str], None] | None = None,
-            redactor: Redactor | None = None) -> tuple[Facts, CollectContext]:
-    """Gather every domain of facts for this node, concurrently, under one deadline."""
+            redactor: Redactor | None = None, deadline: Deadline | None = None) -> tuple[Facts, CollectContext]:
+    """Gather every domain of facts for this node, concurrently, within the ``collect`` share of ``deadline``
+    (by default the command's budget made from ``options.timeout``)."""
+    deadline = deadline or Deadline.for_command(options.timeout, profile)
     redactor = redactor or Redactor()
     facts = Facts({"version": FACTS_VERSION})
     facts.set("collected_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
@@ -92,6 +97,7 @@ def collect(options: CollectOptions, profile: str = "run", progress: Callable[[s
     facts.set("pgdoctor_version", __version__)
     facts.set("profile", profile)
     ctx = load_config_into(facts, options, redactor)
+    ctx.deadline = deadline
     results = run_collectors(ctx, profile=profile, progress=progress)
     timings = results.pop("_timings", {})
     validate = results.pop("config_validate", None)

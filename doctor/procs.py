@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from doctor.facts import Facts
 from doctor.node import NodeView
+from doctor.resolved import node_config, node_data_dir
 
 
 def describe(proc: dict[str, Any]) -> str:
@@ -22,7 +22,7 @@ def node_patroni(facts: Facts, node: NodeView) -> list[dict[str, Any]]:
     procs = facts.get("system.processes.patroni") or []
     if not node.config_path:
         return procs
-    ours = os.path.realpath(node.config_path)
+    ours = node_config(facts, node)
     matched = [p for p in procs if p.get("config") == ours]
     if matched:
         return matched
@@ -40,5 +40,5 @@ def node_postmasters(facts: Facts, node: NodeView) -> list[dict[str, Any]]:
     """The postmasters running on this node's data dir (whoever started them)."""
     if not node.data_dir:
         return []
-    ours = os.path.realpath(node.data_dir)
+    ours = node_data_dir(facts, node)
     return [pm for pm in facts.get("system.processes.postmasters") or [] if pm.get("data_dir") == ours]

@@ -1,8 +1,9 @@
 """System facts a support engineer wants beside the snapshot: OS, kernel, mounts, disks,
 memory, the environment Patroni runs with.
 
-Each part is gathered on its own; a part that fails is recorded with its reason and
-the others go on. Environments are redacted here, before they leave this module.
+Each part is gathered on its own, within the bundle command's ``Deadline``; a part that
+fails, or that the spent budget leaves out, is recorded with its reason and the others go
+on. Environments are redacted here, before they leave this module.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Callable
 
 import psutil
 
+from doctor.collect.deadline import Deadline
 from doctor.errors import error_data
 from doctor.redact import Redactor
 
@@ -71,10 +73,14 @@ def _relevant_env(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in sorted(env.items()) if k.startswith(ENV_PREFIXES)}
 
 
-def _process_envs(pids: list[int], redactor: Redactor) -> list[dict[str, Any]]:
+def _process_envs(pids: list[int], redactor: Redactor, deadline: Deadline) -> list[dict[str, Any]]:
     out = []
     for pid in pids:
         entry: dict[str, Any] = {"pid": pid}
+        if deadline.expired():
+            entry["error"] = deadline.timeout_error(f"reading the environment of pid {pid}")
+            out.append(entry)
+            continue
         try:
             proc = psutil.Process(pid)
             entry["name"] = proc.name()
@@ -85,12 +91,16 @@ def _process_envs(pids: list[int], redactor: Redactor) -> list[dict[str, Any]]:
     return out
 
 
-def gather(system_facts: dict[str, Any] | None, redactor: Redactor) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def gather(system_facts: dict[str, Any] | None, redactor: Redactor,
+           deadline: Deadline) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``{file name: data}`` for the bundle's system/ directory, and what could not be gathered."""
     files: dict[str, Any] = {}
     problems: list[dict[str, Any]] = []
     parts: dict[str, Callable[[], Any]] = {"system/host.json": _host, "system/mounts.json": _mounts}
     for name, fn in parts.items():
+        if deadline.expired():
+            problems.append({"what": name, "error": deadline.timeout_error(name)})
+            continue
         try:
             files[name] = fn()
         except Exception as exc:  # one part failing must not lose the others
@@ -101,7 +111,7 @@ def gather(system_facts: dict[str, Any] | None, redactor: Redactor) -> tuple[dic
         for group in ("patroni", "postmasters", "etcd"):
             pids.extend(p["pid"] for p in procs.get(group) or [] if isinstance(p, dict) and p.get("pid"))
     env = {"pgdoctor": redactor.environ(_relevant_env(dict(os.environ)), "system/environment.json"),
-           "processes": _process_envs(pids[:20], redactor)}
+           "processes": _process_envs(pids[:20], redactor, deadline)}
     files["system/environment.json"] = env
     for p in env["processes"]:
         if p.get("error"):

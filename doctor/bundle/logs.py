@@ -5,7 +5,9 @@ the config's ``log.dir`` (Patroni), PostgreSQL's ``log_directory`` under the dat
 files named with ``--log-file``, and the journal of the ``patroni`` unit where systemd
 runs. Files older than ``--since`` are left out; a file bigger than what is left of
 the cap keeps its newest part. Every excerpt is redacted before it is packed. A file
-that cannot be read is recorded with the reason, and the bundle goes on.
+that cannot be read is recorded with the reason, and the bundle goes on. All of it runs
+within the bundle command's ``Deadline``: once it is spent, the files not yet read are
+left out with that reason.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import gzip
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from doctor.collect.command import failure_message, run_command
+from doctor.collect.deadline import Deadline
 from doctor.errors import error_data
 from doctor.facts import Facts
 from doctor.node import NodeView
@@ -28,7 +31,7 @@ from doctor.redact import Redactor
 
 # A leading timestamp as Patroni, PostgreSQL and etcd write it: 2024-05-01 12:00:00 / 2024-05-01T12:00:00.
 _TS_RE = re.compile(r"^(?:\S+\s+)?(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,]\d+)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?")
-JOURNAL_TIMEOUT = 10.0
+OUT_OF_TIME = "the time budget (--timeout) was spent"
 
 
 @dataclass
@@ -111,13 +114,17 @@ def candidate_files(facts: Facts, extra: Iterable[str] = ()) -> tuple[list[str],
     return seen, problems
 
 
-def _tail_bytes(path: str, limit: int) -> tuple[bytes, int, bool]:
-    """The last ``limit`` bytes of a file (decompressed for .gz), its full size, and whether it was cut."""
+def _tail_bytes(path: str, limit: int, deadline: Deadline) -> tuple[bytes, int, bool]:
+    """The last ``limit`` bytes of a file (decompressed for .gz), its full size, and whether it was cut.
+
+    Decompressing stops with ``TimeoutError`` once ``deadline`` is spent (its newest part is at the end)."""
     if path.endswith(".gz"):
         buf: deque[bytes] = deque()
         kept = total = 0
         with gzip.open(path, "rb") as fh:
             while True:
+                if deadline.expired():
+                    raise TimeoutError(f"{OUT_OF_TIME} while decompressing")
                 chunk = fh.read(1 << 20)
                 if not chunk:
                     break
@@ -172,26 +179,25 @@ def bundle_name(path: str) -> str:
     return "logs/" + re.sub(r"[^A-Za-z0-9._/-]", "_", name)
 
 
-def journal_excerpt(unit: str, since_seconds: float, limit: int) -> tuple[bytes | None, dict[str, Any] | None]:
+def journal_excerpt(unit: str, since_seconds: float, limit: int,
+                    deadline: Deadline) -> tuple[bytes | None, dict[str, Any] | None]:
     """The unit's journal since ``since_seconds`` ago (newest ``limit`` bytes), or the reason it is missing."""
     exe = shutil.which("journalctl")
     if not exe or not os.path.isdir("/run/systemd/system"):
         return None, None  # no systemd here: nothing to say
-    try:
-        proc = subprocess.run([exe, "-u", unit, "--since", f"-{int(since_seconds)}s", "--no-pager", "-o", "short-iso"],
-                              capture_output=True, timeout=JOURNAL_TIMEOUT, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, {"what": f"journal of unit {unit}", "error": error_data(exc)}
-    if proc.returncode != 0:
-        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+    res = run_command([exe, "-u", unit, "--since", f"-{int(since_seconds)}s", "--no-pager", "-o", "short-iso"],
+                      deadline, "slow-command", limit=limit, keep_tail=True)
+    if res.get("error"):
+        return None, {"what": f"journal of unit {unit}", "error": res["error"]}
+    if res["exit_code"] != 0:
         return None, {"what": f"journal of unit {unit}",
-                      "error": {"kind": "error", "message": (msg[0] if msg else f"exit {proc.returncode}")[:300]}}
-    return proc.stdout[-limit:], None
+                      "error": {"kind": "error", "message": failure_message(res).splitlines()[0][:300]}}
+    return res["stdout"].encode("utf-8")[-limit:], None
 
 
 def harvest(facts: Facts, redactor: Redactor, since_seconds: float, max_bytes: int,
-            extra_files: Iterable[str] = (), now: float | None = None) -> LogHarvest:
-    """Read, bound and redact the logs for a bundle."""
+            extra_files: Iterable[str] = (), now: float | None = None, *, deadline: Deadline) -> LogHarvest:
+    """Read, bound and redact the logs for a bundle, within ``deadline``."""
     now = time.time() if now is None else now
     cutoff = now - since_seconds
     out = LogHarvest()
@@ -213,8 +219,11 @@ def harvest(facts: Facts, redactor: Redactor, since_seconds: float, max_bytes: i
         if remaining <= 0:
             out.left_out.append({"file": path, "reason": "size cap (--max-log-mb) reached"})
             continue
+        if deadline.expired():
+            out.left_out.append({"file": path, "reason": OUT_OF_TIME})
+            continue
         try:
-            raw, size, cut = _tail_bytes(path, remaining)
+            raw, size, cut = _tail_bytes(path, remaining, deadline)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             out.not_collected.append({"what": f"log file {path}", "error": error_data(exc)})
             continue
@@ -227,8 +236,10 @@ def harvest(facts: Facts, redactor: Redactor, since_seconds: float, max_bytes: i
         remaining -= len(raw)
         out.excerpts.append(LogExcerpt(source=path, name=name, text=redacted, size=size, kept=len(text.encode()),
                                        truncated=cut, since_cut_lines=dropped))
-    if remaining > 0:
-        data, problem = journal_excerpt("patroni", since_seconds, remaining)
+    if remaining > 0 and deadline.expired():
+        out.left_out.append({"file": "journalctl -u patroni", "reason": OUT_OF_TIME})
+    elif remaining > 0:
+        data, problem = journal_excerpt("patroni", since_seconds, remaining, deadline)
         if problem:
             out.not_collected.append(problem)
         elif data:

@@ -31,6 +31,7 @@ from doctor.bundle import logs as bundle_logs
 from doctor.bundle.redaction import gate, pgpass_paths, prime, read_small
 from doctor.collect import CollectOptions
 from doctor.collect.config import discover_config_path, read_config_text
+from doctor.collect.deadline import Deadline
 from doctor.errors import error_data
 from doctor.facts import FACTS_VERSION, Facts
 from doctor.redact import Redactor
@@ -234,6 +235,7 @@ def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
     from doctor.render.jsonout import render_json
 
     started = time.monotonic()
+    deadline = Deadline.for_command(opts.timeout, "bundle")  # the collection, then the bundle's own gathering
     say = progress or (lambda _msg: None)
     when = _now()
     hostname = socket.gethostname()
@@ -248,15 +250,16 @@ def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
     say("collecting facts")
     options = CollectOptions(config_path=config_path, timeout=opts.timeout, since=opts.since, pg_user=opts.pg_user,
                              log_files=list(opts.log_files))
-    facts, _ctx = collect(options, profile="run", redactor=redactor)
+    facts, _ctx = collect(options, profile="run", redactor=redactor, deadline=deadline)
     collected = time.monotonic()
     report = analyze(facts, command="run", profiles=("run", "replication"))
     report_dict = report.as_dict()
 
     say("gathering logs and system facts")
     files = _Files(redactor)
-    harvest = bundle_logs.harvest(facts, redactor, opts.since_seconds, opts.max_log_bytes, opts.log_files)
-    host_files, host_problems = host_facts.gather(facts.get("system"), redactor)
+    harvest = bundle_logs.harvest(facts, redactor, opts.since_seconds, opts.max_log_bytes, opts.log_files,
+                                  deadline=deadline)
+    host_files, host_problems = host_facts.gather(facts.get("system"), redactor, deadline)
     tls_meta, tls_contents = tls_files(config, redactor)
 
     # The snapshot and the report go through the redactor once more: by now it knows every secret.

@@ -1,17 +1,28 @@
-"""Collectors: each gathers one domain of facts under a shared deadline.
+"""Collectors: each gathers one domain of facts under the command's one ``Deadline``.
 
-A collector is a function ``(ctx) -> dict``. It runs in its own daemon thread so a
-hung socket cannot hold the run past its deadline; whatever it raises or fails to
-finish in time is recorded as ``{"error": {...}}`` in its domain of the facts.
+A collector is a function ``(ctx) -> dict``, registered with ``@collector(domain)``. The
+runner starts every collector of a profile at once, each in its own daemon thread, so a
+hung socket cannot hold the run past the deadline; whatever a collector raises or fails
+to finish in time is recorded as ``{"error": {...}}`` in its domain of the facts.
+
+A collector that needs another's result declares it: ``@collector("postgres",
+after=("dcs",))``. It still starts at once (its own local work need not wait) and asks
+for the result when it needs it with ``ctx.upstream.result("dcs")``, which waits at most
+until the dependency's own share of the deadline is spent; a dependency that hangs or
+fails reaches its dependants as its ``{"error": {...}}`` record, never as a wait past
+the deadline.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import graphlib
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from doctor.collect.deadline import GRACE, Deadline
 from doctor.errors import error_data
 
 CollectorFn = Callable[["CollectContext"], dict[str, Any]]
@@ -34,17 +45,39 @@ class CollectOptions:
     playbook_dirs: list[str] = field(default_factory=list)  # a team's own playbooks (their log patterns too)
 
 
+class Upstream:
+    """The results of the collectors one collector declared with ``after``; empty outside the runner."""
+
+    def __init__(self, domain: str = "", after: tuple[str, ...] = (), board: "_Board | None" = None) -> None:
+        self.domain, self.after, self._board = domain, after, board
+
+    def result(self, name: str) -> dict[str, Any]:
+        """``name``'s facts once it has finished, or its error record; waits no longer than its share."""
+        if name not in self.after:
+            raise LookupError(f"collector '{self.domain}' reads '{name}' without declaring after=('{name}',)")
+        if self._board is None:
+            return {"error": {"kind": "not-collected", "message": f"'{name}' is collected only by the collector runner"}}
+        return self._board.wait(name)
+
+
 @dataclass
 class CollectContext:
     """Shared inputs for collectors: options plus the loaded config (secrets included).
 
-    The config with its secrets lives here and only here: facts hold a redacted copy.
+    The config with its secrets lives here and only here: facts hold a redacted copy. The
+    runner hands each collector its own copy with its own ``deadline`` and ``upstream``.
     """
 
     options: CollectOptions
     config: dict[str, Any] | None = None
     config_path: str | None = None
     redactor: Any = None
+    deadline: Deadline | None = None
+    upstream: Upstream = field(default_factory=Upstream)
+
+    def __post_init__(self) -> None:
+        if self.deadline is None:
+            self.deadline = Deadline.for_command(self.options.timeout)
 
 
 @dataclass
@@ -52,16 +85,25 @@ class Collector:
     domain: str
     fn: CollectorFn
     profiles: tuple[str, ...]
+    after: tuple[str, ...] = ()
+    share: str | None = None  # a named share of the deadline for this collector; None = the whole collection
 
 
 _COLLECTORS: dict[str, Collector] = {}
+DEFAULT_PROFILES = ("run", "preflight", "replication", "bundle")
 
 
-def collector(domain: str, profiles: tuple[str, ...] = ("run", "preflight", "replication", "bundle")):
-    """Register a collector for one domain of the facts."""
+def collector(domain: str, profiles: tuple[str, ...] = DEFAULT_PROFILES, after: tuple[str, ...] = (),
+              share: str | None = None):
+    """Register a collector for one domain of the facts.
+
+    ``after`` names the collectors whose results it reads (``ctx.upstream.result(name)``);
+    ``share`` bounds it by a named share of the deadline (see ``doctor.collect.deadline``),
+    which is also how long its dependants wait for it.
+    """
 
     def wrap(fn: CollectorFn) -> CollectorFn:
-        _COLLECTORS[domain] = Collector(domain, fn, profiles)
+        _COLLECTORS[domain] = Collector(domain, fn, profiles, tuple(after), share)
         return fn
 
     return wrap
@@ -83,44 +125,92 @@ def _import_builtin_collectors() -> None:
             importlib.import_module(f"doctor.collect.{mod.name}")
 
 
+class _Board:
+    """Each running collector's deadline and, once it has finished, its result."""
+
+    def __init__(self, run: Deadline) -> None:
+        self.run = run
+        self.lock = threading.Lock()
+        self.done: dict[str, threading.Event] = {}
+        self.deadlines: dict[str, Deadline] = {}
+        self.results: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
+
+    def start(self, domain: str, deadline: Deadline) -> None:
+        self.done[domain] = threading.Event()
+        self.deadlines[domain] = deadline
+
+    def finish(self, domain: str, value: Any, seconds: float) -> None:
+        with self.lock:
+            self.results[domain] = value
+            self.timings[domain] = round(seconds, 3)
+        self.done[domain].set()
+
+    def wait(self, domain: str) -> dict[str, Any]:
+        event = self.done.get(domain)
+        if event is None:
+            return {"error": {"kind": "not-collected", "message": f"collector '{domain}' is not part of this run"}}
+        own = self.deadlines[domain]
+        event.wait(min(own.remaining() + GRACE, self.run.remaining()))
+        with self.lock:
+            if domain in self.results:
+                return self.results[domain]
+        return {"error": own.timeout_error(f"collector '{domain}'")}
+
+
+def _check_order(chosen: list[Collector]) -> None:
+    """Every ``after`` names a registered collector, and no collector waits on itself through others."""
+    known = set(_COLLECTORS)
+    for c in chosen:
+        missing = [a for a in c.after if a not in known]
+        if missing:
+            raise ValueError(f"collector '{c.domain}' comes after unknown collector(s): {', '.join(missing)}")
+    graphlib.TopologicalSorter({c.domain: set(c.after) for c in chosen}).prepare()  # CycleError on a loop
+
+
 def run_collectors(
     ctx: CollectContext,
     profile: str = "run",
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
     progress: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every collector of ``profile`` concurrently; return ``{domain: facts}``."""
+    """Run every collector of ``profile`` concurrently within ``deadline``; return ``{domain: facts}``.
+
+    ``deadline`` defaults to the ``collect`` share of ``ctx.deadline``.
+    """
     chosen = [c for c in registered_collectors().values() if profile in c.profiles]
-    results: dict[str, Any] = {}
-    timings: dict[str, float] = {}
-    lock = threading.Lock()
+    _check_order(chosen)
+    run = deadline if deadline is not None else ctx.deadline.sub("collect")
+    board = _Board(run)
+    budget = run.remaining()
+    contexts = {}
+    for c in chosen:
+        own = run.sub(c.share) if c.share else run
+        board.start(c.domain, own)
+        contexts[c.domain] = dataclasses.replace(ctx, deadline=own, upstream=Upstream(c.domain, c.after, board))
 
     def _run(c: Collector) -> None:
         start = time.monotonic()
         try:
-            value = c.fn(ctx)
+            value = c.fn(contexts[c.domain])
         except Exception as exc:  # a collector bug must not stop the run
             value = {"error": error_data(exc)}
-        with lock:
-            results[c.domain] = value
-            timings[c.domain] = round(time.monotonic() - start, 3)
+        board.finish(c.domain, value, time.monotonic() - start)
         if progress:
             progress(c.domain, "done")
 
-    budget = deadline if deadline is not None else ctx.options.timeout * 2 + 2
     threads = []
     for c in chosen:
         t = threading.Thread(target=_run, args=(c,), name=f"collect-{c.domain}", daemon=True)
         t.start()
         threads.append((c, t))
-    end = time.monotonic() + budget
     for c, t in threads:
-        t.join(max(0.0, end - time.monotonic()))
-    with lock:
-        for c, t in threads:
+        t.join(run.remaining())
+    with board.lock:
+        results = dict(board.results)
+        for c, _t in threads:
             if c.domain not in results:
-                results[c.domain] = {
-                    "error": {"kind": "timeout", "message": f"collector '{c.domain}' did not finish within {budget:.0f}s"}
-                }
-        results["_timings"] = dict(timings)
+                results[c.domain] = {"error": {"kind": "timeout", "message": f"collector '{c.domain}' did not finish "
+                                               f"within {budget:.0f}s"}}
+        results["_timings"] = dict(board.timings)
     return results

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from doctor.errors import UsageError, error_data
+from doctor.collect.command import run_command
+from doctor.collect.deadline import Deadline
+from doctor.errors import UsageError
 
 DEFAULT_PATHS = ("/etc/patroni/patroni.yml", "/etc/patroni.yml")
 
@@ -215,17 +216,13 @@ def find_patroni() -> str | None:
     return candidates[0] if candidates else None
 
 
-def run_validate_config(path: str, timeout: float) -> dict[str, Any]:
+def run_validate_config(path: str, deadline: Deadline) -> dict[str, Any]:
     """Run ``patroni --validate-config --ignore-listen-port`` and keep what it says as evidence."""
     exe = find_patroni()
     if not exe:
         return {"available": False}
-    try:
-        proc = subprocess.run(
-            [exe, "--validate-config", "--ignore-listen-port", path],
-            capture_output=True, text=True, timeout=timeout + 1, stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"available": True, "error": error_data(exc)}
-    lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.strip()]
-    return {"available": True, "executable": exe, "exit_code": proc.returncode, "problems": lines[:50]}
+    res = run_command([exe, "--validate-config", "--ignore-listen-port", path], deadline, "slow-command")
+    if res.get("error"):
+        return {"available": True, "error": res["error"]}
+    lines = [l for l in (res["stdout"] + "\n" + res["stderr"]).splitlines() if l.strip()]
+    return {"available": True, "executable": exe, "exit_code": res["exit_code"], "problems": lines[:50]}

@@ -1,24 +1,23 @@
 """DCS facts: every etcd endpoint of the config, the etcd membership and quorum, and the
 cluster's keys under ``/<namespace>/<scope>/`` decoded.
 
-The snapshot is computed once per run (``dcs_snapshot``) and shared with the
-``patroni_api`` and ``postgres`` collectors, which need the member list and the leader.
+Collected once per run within the ``dcs`` share of the deadline; the collectors that
+need the member list and the leader (``patroni_api``, ``postgres``, ``replication``,
+``preflight``) declare ``after=("dcs",)`` and read this result from the runner.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from typing import Any
 
 from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
+from doctor.collect.deadline import GRACE, Deadline
 from doctor.etcd import EtcdClient, EtcdError, client_for, probe
 from doctor.node import NodeView
 
 JSON_KEYS = ("config", "history", "sync", "failover", "status", "failsafe")
-_LOCK = threading.Lock()
 
 
 def _decode(name: str, raw: str) -> Any:
@@ -66,20 +65,18 @@ def _quorum(endpoints: list[dict[str, Any]], members: list[dict[str, Any]] | Non
 
 
 def _read_keys(clients: list[EtcdClient], endpoints: list[dict[str, Any]], prefix: str,
-               budget: float) -> dict[str, Any]:
+               deadline: Deadline) -> dict[str, Any]:
     """Linearizable read from a healthy endpoint; without quorum, a (possibly stale) serializable one."""
     by_url = {e["url"]: e for e in endpoints}
     healthy = [c for c in clients if by_url.get(c.url, {}).get("ok")]
     reachable = [c for c in clients if "version" in by_url.get(c.url, {}) and c not in healthy]
-    end = time.monotonic() + budget
     errors = []
     for serializable, group in ((False, healthy), (True, reachable)):
         for c in group:
-            left = end - time.monotonic()
-            if left <= 0.2:
+            if deadline.remaining() <= 0.2:
                 errors.append({"url": c.url, "kind": "timeout", "message": "no time left for the key read"})
                 break
-            c.timeout = min(c.timeout, left)
+            c.timeout = deadline.share("call")
             try:
                 kvs, header = c.range_prefix(prefix, serializable=serializable)
             except EtcdError as exc:
@@ -98,7 +95,9 @@ def _read_keys(clients: list[EtcdClient], endpoints: list[dict[str, Any]], prefi
             "keys_error": errors[0] if errors else {"kind": "unreachable", "message": "no etcd endpoint answered"}}
 
 
-def _collect(ctx: CollectContext) -> dict[str, Any]:
+@collector("dcs", share="dcs")
+def collect_dcs(ctx: CollectContext) -> dict[str, Any]:
+    """Endpoint probes within one call's time, then the member list and the keys in what is left."""
     node = NodeView(ctx.config or {}, ctx.config_path)
     section_name = node.dcs_section_name
     if section_name is None:
@@ -112,13 +111,13 @@ def _collect(ctx: CollectContext) -> dict[str, Any]:
     if not urls:
         out["error"] = {"kind": "not-configured", "message": f"the {section_name}: section names no host, hosts, url or proxy"}
         return out
-    timeout = max(1.0, float(ctx.options.timeout))
-    per_request = max(1.0, timeout * 0.6)
+    deadline = ctx.deadline
+    per_request = deadline.share("call")
     clients = [client_for(u, section, per_request) for u in urls]
-    t0 = time.monotonic()
-    probes = parallel({c.url: (lambda c=c: probe(c, v2=section_name == "etcd")) for c in clients}, timeout,
+    probes = parallel({c.url: (lambda c=c: probe(c, v2=section_name == "etcd")) for c in clients},
+                      per_request + GRACE,
                       lambda url: {"url": url, "ok": False,
-                                   "error": {"kind": "timeout", "message": f"no answer within {timeout:.0f}s"}})
+                                   "error": {"kind": "timeout", "message": f"no answer within {per_request:.0f}s"}})
     endpoints = []
     for c in clients:
         p = probes[c.url]
@@ -131,7 +130,7 @@ def _collect(ctx: CollectContext) -> dict[str, Any]:
     for c in clients:
         if c.url in answering:
             try:
-                c.timeout = min(c.timeout, 2.0)
+                c.timeout = deadline.share("member")
                 members = [{"id": m.get("ID"), "name": m.get("name"), "client_urls": m.get("clientURLs") or [],
                             "peer_urls": m.get("peerURLs") or []} for m in c.members()]
                 break
@@ -143,31 +142,6 @@ def _collect(ctx: CollectContext) -> dict[str, Any]:
         answers = [e.get("v2") for e in endpoints if isinstance(e.get("v2"), dict) and "status" in e["v2"]]
         out["v2"] = {"checked": len(answers), "served": any(a.get("served") for a in answers),
                      "statuses": sorted({a["status"] for a in answers})}
-    left = max(1.0, timeout - (time.monotonic() - t0))
-    out.update(_read_keys(clients, endpoints, node.dcs_prefix, left))
+    out.update(_read_keys(clients, endpoints, node.dcs_prefix, deadline))
     out["keys_api"] = "v3"
     return out
-
-
-def dcs_snapshot(ctx: CollectContext) -> dict[str, Any]:
-    """The DCS facts of this run, computed once and shared between collectors."""
-    with _LOCK:
-        slot = ctx.__dict__.setdefault("_dcs_slot", {"event": threading.Event(), "owner": False})
-        owner = not slot["owner"]
-        slot["owner"] = True
-    if owner:
-        try:
-            slot["value"] = _collect(ctx)
-        except Exception as exc:  # a bug here must not leave other collectors waiting
-            from doctor.errors import error_data
-            slot["value"] = {"error": error_data(exc)}
-        finally:
-            slot["event"].set()
-    else:
-        slot["event"].wait(max(1.0, float(ctx.options.timeout)) * 2)
-    return slot.get("value") or {"error": {"kind": "timeout", "message": "the DCS read did not finish"}}
-
-
-@collector("dcs")
-def collect_dcs(ctx: CollectContext) -> dict[str, Any]:
-    return dcs_snapshot(ctx)

@@ -28,15 +28,15 @@ def collect_logs(ctx: CollectContext) -> dict[str, Any]:
     since = time_bound(opts.since) if opts.since else None
     until = time_bound(opts.until) if opts.until else None
     node = NodeView(ctx.config or {}, ctx.config_path)
-    sources, notes, where = node_sources(node, since, until, timeout=max(1.0, opts.timeout),
+    sources, notes, where = node_sources(node, since, until, timeout=ctx.deadline.share("command"),
                                          units=opts.units, extra_files=list(opts.log_files))
 
     def redact(text: str) -> str:
         return ctx.redactor.text(text, "logs") if ctx.redactor is not None else text
 
-    # leave a margin inside the collectors' shared deadline (timeout * 2 + 2)
+    # the "logs" share keeps a margin inside the collection's deadline to record what was found
     scanner = Scanner(patterns_from(load_playbooks(opts.playbook_dirs)), since=since, until=until, redact=redact,
-                      deadline=started + max(1.0, opts.timeout * 2 - 0.5))
+                      deadline=time.monotonic() + ctx.deadline.share("logs"))
     scanner.notes.extend(notes)
     scanner.scan(sources)
     facts = scanner.facts()

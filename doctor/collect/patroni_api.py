@@ -2,8 +2,8 @@
 and ``/patroni`` of every member the DCS (or this node's ``/cluster``) lists.
 
 Uses the config's REST credentials and TLS files, as patronictl does. This node's calls
-start at once; member calls follow the DCS read, each with a short timeout (Patroni
-itself gives members 2 s), so the whole collector stays within about one timeout.
+start at once; member calls follow the DCS read (``after=("dcs",)``), each within the
+``member`` share of the deadline (Patroni itself gives members 2 s).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import requests
 
 from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
-from doctor.collect.dcs import dcs_snapshot
+from doctor.collect.deadline import GRACE
 from doctor.etcd import classify, short_message
 from doctor.node import NodeView
 
@@ -90,24 +90,23 @@ def _base(api_url: str) -> str:
     return f"{p.scheme}://{p.netloc}" if p.scheme and p.netloc else api_url.rstrip("/")
 
 
-@collector("patroni_api")
+@collector("patroni_api", after=("dcs",))
 def collect_patroni_api(ctx: CollectContext) -> dict[str, Any]:
     node = NodeView(ctx.config or {}, ctx.config_path)
-    timeout = max(1.0, float(ctx.options.timeout))
+    deadline = ctx.deadline
     local = node.rest_url
-    member_timeout = min(2.0, timeout / 2)
     out: dict[str, Any] = {"url": local, "name": node.name}
     if not local:
         return {"error": {"kind": "not-configured", "message": "restapi.listen/connect_address are not set"}}
-    t0 = time.monotonic()
-    calls = {p: (lambda p=p: fetch(f"{local}/{p}", _auth_kw(node, local, timeout * 0.6))) for p in LOCAL_PATHS}
-    calls["_dcs"] = lambda: dcs_snapshot(ctx)
-    got = parallel(calls, timeout, lambda name: {"error": {"kind": "timeout", "message": f"no answer within {timeout:.0f}s"}})
+    call = deadline.share("call")
+    calls = {p: (lambda p=p: fetch(f"{local}/{p}", _auth_kw(node, local, call))) for p in LOCAL_PATHS}
+    got = parallel(calls, call + GRACE,
+                   lambda name: {"error": {"kind": "timeout", "message": f"no answer within {call:.0f}s"}})
     for p in LOCAL_PATHS:
         value = got[p]
         out[p] = value if isinstance(value, dict) else {"error": {"kind": "error", "message": str(value)}}
     out["reachable"] = "status" in out["patroni"]
-    dcs = got["_dcs"] if isinstance(got["_dcs"], dict) else {}
+    dcs = ctx.upstream.result("dcs")  # read concurrently with the calls above; bounded by its own share
     targets: dict[str, str] = {}
     for m in dcs.get("members") or []:
         if m.get("api_url") and m.get("name") != node.name:
@@ -116,10 +115,10 @@ def collect_patroni_api(ctx: CollectContext) -> dict[str, Any]:
     for m in cluster_body.get("members") or [] if isinstance(cluster_body, dict) else []:
         if m.get("api_url") and m.get("name") != node.name:
             targets.setdefault(m["name"], _base(str(m["api_url"])))
-    left = max(0.5, timeout - (time.monotonic() - t0))
+    member_timeout = deadline.share("member")
     member_calls = {name: (lambda b=base: fetch(f"{b}/patroni", _auth_kw(node, b, member_timeout)))
                     for name, base in targets.items()}
-    answers = parallel(member_calls, min(left, member_timeout + 0.5),
+    answers = parallel(member_calls, member_timeout + GRACE,
                        lambda name: {"error": {"kind": "timeout", "message": f"no answer within {member_timeout:.0f}s"}})
     members = {}
     for name, base in sorted(targets.items()):

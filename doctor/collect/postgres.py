@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -21,7 +20,8 @@ from psycopg.conninfo import make_conninfo
 
 from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
-from doctor.collect.dcs import dcs_snapshot
+from doctor.collect.command import failure_message, run_command
+from doctor.collect.deadline import GRACE, Deadline
 from doctor.collect.system import find_pg_bin_dir
 from doctor.errors import error_data
 from doctor.node import WILDCARDS, NodeView
@@ -198,7 +198,7 @@ def connect(targets: list[tuple[str, str]], port: int, user: str, password: str 
                   {"kind": "not-configured", "message": "no address to reach PostgreSQL"}}
 
 
-def controldata(node: NodeView, timeout: float) -> dict[str, Any]:
+def controldata(node: NodeView, deadline: Deadline) -> dict[str, Any]:
     """``pg_controldata`` of the data dir: works while PostgreSQL is down."""
     if not node.data_dir:
         return {"error": {"kind": "not-configured", "message": "postgresql.data_dir is not set"}}
@@ -206,15 +206,13 @@ def controldata(node: NodeView, timeout: float) -> dict[str, Any]:
         return {"missing": True, "path": os.path.join(node.data_dir, "global", "pg_control")}
     bin_dir = find_pg_bin_dir(node)
     exe = os.path.join(bin_dir, "pg_controldata") if bin_dir else "pg_controldata"
-    try:
-        cp = subprocess.run([exe, "-D", node.data_dir], capture_output=True, text=True, timeout=timeout,
-                            env={"LANG": "C", "LC_ALL": "C", "PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"error": error_data(exc)}
-    if cp.returncode != 0:
-        return {"error": {"kind": "error", "message": (cp.stderr or cp.stdout).strip()[:300]}}
+    cp = run_command([exe, "-D", node.data_dir], deadline, env={"PATH": "/usr/bin:/bin"})
+    if cp.get("error"):
+        return {"error": cp["error"]}
+    if cp["exit_code"] != 0:
+        return {"error": {"kind": "error", "message": failure_message(cp)}}
     out: dict[str, Any] = {}
-    for line in cp.stdout.splitlines():
+    for line in cp["stdout"].splitlines():
         key, _, value = line.partition(":")
         if key.strip() in CONTROLDATA_KEYS:
             out[CONTROLDATA_KEYS[key.strip()]] = value.strip()
@@ -310,25 +308,37 @@ def _local(node: NodeView, timeout: float) -> dict[str, Any]:
     return out
 
 
-@collector("postgres")
+# libpq waits at least 2 s for a connection, whatever connect_timeout says.
+LIBPQ_MIN_SECONDS = 2.0
+
+
+def _login_steps(node: NodeView, target: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+    """The replication login, then (when it fails) the role as the leader's superuser sees it."""
+    if deadline.remaining() < LIBPQ_MIN_SECONDS:
+        return {**target, "ok": False, "error": deadline.timeout_error("the replication login")}
+    login = replication_login(node, target, deadline.share("call"))
+    want_hba = (login.get("error") or {}).get("kind") == "hba"
+    if not login.get("ok"):
+        login["role"] = (role_on_leader(node, target, deadline.share("call"), want_hba)
+                         if deadline.remaining() >= LIBPQ_MIN_SECONDS
+                         else {"error": deadline.timeout_error("reading the replication role")})
+    return login
+
+
+@collector("postgres", after=("dcs",))
 def collect_postgres(ctx: CollectContext) -> dict[str, Any]:
     node = NodeView(ctx.config or {}, ctx.config_path)
-    timeout = max(2.0, float(ctx.options.timeout))
-    got = parallel({"local": lambda: _local(node, timeout * 0.8),
-                    "controldata": lambda: controldata(node, timeout * 0.8),
-                    "dcs": lambda: dcs_snapshot(ctx)}, timeout,
-                   lambda name: {"error": {"kind": "timeout", "message": f"no answer within {timeout:.0f}s"}})
+    deadline = ctx.deadline
+    call = deadline.share("call")
+    got = parallel({"local": lambda: _local(node, call),
+                    "controldata": lambda: controldata(node, deadline)}, call + GRACE,
+                   lambda name: {"error": {"kind": "timeout", "message": f"no answer within {call:.0f}s"}})
     out: dict[str, Any] = {}
     for name in ("local", "controldata"):
         v = got[name]
         got[name] = v if isinstance(v, dict) else {"error": error_data(v)}
     out.update(got["local"])
     out["controldata"] = got["controldata"]
-    dcs = got["dcs"] if isinstance(got["dcs"], dict) else {}
-    target = leader_target(node, dcs)
-    login = replication_login(node, target, timeout * 0.6)
-    want_hba = (login.get("error") or {}).get("kind") == "hba"
-    if not login.get("ok"):
-        login["role"] = role_on_leader(node, target, timeout * 0.6, want_hba)
-    out["replication_login"] = login
+    dcs = ctx.upstream.result("dcs")  # read concurrently with the calls above; bounded by its own share
+    out["replication_login"] = _login_steps(node, leader_target(node, dcs), deadline)
     return out

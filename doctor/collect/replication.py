@@ -4,7 +4,8 @@ Whether writes are protected and who could take over depends on the leader's
 ``pg_stat_replication`` and slots *and* on each replica's own receive/replay
 position, WAL receiver and replay-pause state. So this collector connects to each
 member the DCS lists (its ``conn_url``), as the superuser from this node's config,
-concurrently, with short timeouts. A member that cannot be reached is recorded with
+concurrently, each within the ``call`` share of the deadline, once the DCS read
+(``after=("dcs",)``) has named them. A member that cannot be reached is recorded with
 the server's own error; the checks then fall back to the member data in the DCS.
 """
 
@@ -18,7 +19,6 @@ import psycopg
 
 from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
-from doctor.collect.dcs import dcs_snapshot
 from doctor.collect.postgres import credentials, query_rows, server_error, conninfo
 from doctor.node import WILDCARDS, NodeView
 
@@ -165,20 +165,18 @@ def member_targets(node: NodeView, dcs: dict[str, Any]) -> dict[str, tuple[str, 
     return targets
 
 
-@collector("replication", profiles=("run", "replication", "bundle"))
+@collector("replication", profiles=("run", "replication", "bundle"), after=("dcs",))
 def collect_replication(ctx: CollectContext) -> dict[str, Any]:
     node = NodeView(ctx.config or {}, ctx.config_path)
-    timeout = max(2.0, float(ctx.options.timeout))
-    t0 = time.monotonic()
-    dcs = dcs_snapshot(ctx)
+    dcs = ctx.upstream.result("dcs")
     targets = member_targets(node, dcs if isinstance(dcs, dict) else {})
     user, password = credentials(node, "superuser")
-    left = max(2.0, timeout - (time.monotonic() - t0))
-    per_member = min(3.0, left * 0.8)
+    per_member = ctx.deadline.share("call")
     calls = {name: (lambda n=name, hp=hp: _probe(n, hp[0], hp[1], user, password, per_member))
              for name, hp in targets.items()}
-    got = parallel(calls, left, lambda name: {"member": name, "reachable": False,
-                                              "error": {"kind": "timeout", "message": f"no answer within {left:.0f}s"}})
+    got = parallel(calls, ctx.deadline.wait_budget(),
+                   lambda name: {"member": name, "reachable": False, "error": ctx.deadline.timeout_error(
+                       f"the connection to {name}")})
     members: dict[str, Any] = {}
     for name in sorted(got):
         v = got[name]

@@ -141,7 +141,7 @@ def relevant_processes() -> dict[str, list[dict[str, Any]]]:
                             for a in cmdline):
             info = _proc_info(p)
             cfg = next((a for a in reversed(cmdline[1:]) if a.endswith((".yml", ".yaml")) or os.path.isfile(a)), None)
-            info["config"] = os.path.realpath(cfg) if cfg else None
+            info["config"] = os.path.realpath(cfg) if cfg else None  # resolved on the node, as config.realpath
             patroni.append(info)
         elif name in ("postgres", "postmaster") and cmdline and not cmdline[0].startswith("postgres:"):
             parent = by_pid.get(p.info.get("ppid") or 0)
@@ -154,7 +154,7 @@ def relevant_processes() -> dict[str, list[dict[str, Any]]]:
                     data_dir = p.cwd()
                 except psutil.Error:
                     data_dir = None
-            info["data_dir"] = os.path.realpath(data_dir) if data_dir else None
+            info["data_dir"] = os.path.realpath(data_dir) if data_dir else None  # as system.datadir.realpath
             port = _arg_value(cmdline, "--port", "-p")
             info["port"] = int(port) if port and port.isdigit() else None
             # Patroni starts postgres with its controlled GUCs on the command line.
@@ -210,7 +210,8 @@ def datadir_facts(data_dir: str | None) -> dict[str, Any]:
     if not data_dir:
         return {"path": None, "configured": False}
     path = Path(data_dir)
-    out: dict[str, Any] = {"path": data_dir, "configured": True}
+    # resolved here, on the node: checks compare it with the postmasters' (resolved) data dirs
+    out: dict[str, Any] = {"path": data_dir, "realpath": os.path.realpath(data_dir), "configured": True}
     try:
         st = path.lstat()
     except FileNotFoundError:

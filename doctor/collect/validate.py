@@ -17,4 +17,4 @@ from doctor.collect.config import run_validate_config
 def collect_validate(ctx: CollectContext) -> dict[str, Any] | None:
     if ctx.config is None or not ctx.options.validate_config or not ctx.config_path:
         return {"skipped": True}
-    return run_validate_config(ctx.config_path, ctx.options.timeout)
+    return run_validate_config(ctx.config_path, ctx.deadline)

@@ -62,3 +62,25 @@ def test_hung_etcd_is_a_timeout_finding_not_a_hang(hung_etcd, tmp_path):
     # Patroni's REST API at the same address refuses: its own finding, after the DCS.
     ids = [d["id"] for d in report["diagnoses"]]
     assert "rest-api-unreachable" in ids and ids.index("rest-api-unreachable") > 0
+
+
+def test_hung_etcd_keeps_every_collector_inside_the_deadline(hung_etcd, tmp_path):
+    """The DCS read hangs; its dependants get its timeout record and the collection ends at 2 x timeout + 2 s."""
+    import time
+
+    from doctor.collect import CollectOptions
+    from doctor.pipeline import collect
+
+    cfg = tmp_path / "patroni.yml"
+    text = EXAMPLE.replace("127.0.0.11", "127.0.9.5")
+    cfg.write_text(text.replace("    - 127.0.0.12:2379\n", "").replace("    - 127.0.0.13:2379\n", ""))
+    t0 = time.monotonic()
+    facts, _ = collect(CollectOptions(config_path=str(cfg), timeout=1.0, read_logs=False), profile="replication")
+    took = time.monotonic() - t0
+    assert took < 2 * 1.0 + 2 + 1.0, took  # the budget, and a second for loading the config and the redaction
+    assert facts.get("dcs.endpoints")[0]["error"]["kind"] == "timeout"
+    # dependants waited for the DCS read, not past it: none of them is cut off by the run's deadline
+    for domain in ("patroni_api", "postgres", "replication"):
+        assert facts.get(f"{domain}.error.kind") != "timeout", (domain, facts.get(domain))
+    assert facts.get("patroni_api.reachable") is False
+    assert set(facts.get("timings")) >= {"dcs", "patroni_api", "postgres", "replication", "system"}

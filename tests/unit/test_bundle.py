@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from doctor.bundle import logs as bundle_logs
+from doctor.collect.deadline import Deadline
 from doctor.facts import Facts
 from doctor.redact import Redactor
 
@@ -338,7 +339,8 @@ def test_log_cap_keeps_the_newest(tmp_path):
     new.write_text("".join(f"new line {i} password=pw{i}x\n" for i in range(2000)))
     os.utime(old, (time.time() - 60, time.time() - 60))
     facts = Facts({"version": 1, "config": {"data": {"log": {"dir": str(logdir)}}}})
-    got = bundle_logs.harvest(facts, Redactor(), since_seconds=3600, max_bytes=20_000)
+    got = bundle_logs.harvest(facts, Redactor(), since_seconds=3600, max_bytes=20_000,
+                              deadline=Deadline.for_command(5.0, "bundle"))
     assert [e.source for e in got.excerpts] == [str(new)]
     ex = got.excerpts[0]
     assert ex.truncated and "new line 1999" in ex.text and "new line 0 " not in ex.text

@@ -305,7 +305,7 @@ def test_unknown_ignore_id_is_a_usage_error(tmp_path):
 
 
 def test_peers_from_a_config_the_etcd_member_list_and_the_dcs(tmp_path):
-    from doctor.collect.preflight import peer_specs
+    from doctor.collect.preflight.network import peer_specs
     other = tmp_path / "node2.yml"
     other.write_text("name: node2\nrestapi: {listen: '0.0.0.0:8009', connect_address: '127.0.0.2:8009'}\n"
                      "postgresql: {listen: '0.0.0.0:5433', connect_address: '127.0.0.2:5433'}\n")
