@@ -33,7 +33,7 @@ from doctor.collect._parallel import parallel
 from doctor.collect.config import PATRONI_GLOBS, patroni_candidates
 from doctor.collect.system import expected_pg_user, find_pg_bin_dir
 from doctor.errors import error_data
-from doctor.node import NodeView, split_host_port
+from doctor.model.node import NodeView, split_host_port
 
 PG_TOOLS = ("postgres", "pg_ctl", "initdb", "pg_basebackup", "pg_rewind", "pg_controldata")
 UNIT_PATHS = ("/etc/systemd/system/patroni.service", "/lib/systemd/system/patroni.service",
