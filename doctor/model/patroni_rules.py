@@ -1,6 +1,6 @@
 """Patroni's own rules, mirrored so pgdoctor judges a cluster the way Patroni will act on it.
 
-Each function names the Patroni code (4.x, github.com/patroni/patroni) it mirrors. When Patroni
+Each function names the Patroni code it mirrors (github.com/patroni/patroni, checked against 4.1). When Patroni
 changes one of these, this is the one file to follow it in. Nothing here writes prose about the
 whole cluster (that is :mod:`doctor.model.verdicts`); a rule returns the reasons it applies.
 """

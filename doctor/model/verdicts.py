@@ -103,8 +103,8 @@ def _writes_text(cfg: ReplicationSettings, lead: MemberRow | None, eligible: lis
             + wait_txt)
     kind = "quorum" if mode == "quorum" else "synchronous"
     if not confirmed and not eligible:
-        # strict mode with no candidate: Patroni sets synchronous_standby_names to a name nobody has
-        # ('*' before 4.0), patroni/postgresql/sync.py SyncHandler.set_synchronous_standby_names
+        # strict mode with no candidate: Patroni sets synchronous_standby_names to a name no standby has
+        # (patroni/postgresql/sync.py SYNC_STRICT_PLACEHOLDER; older releases wrote '*')
         if strict or (ssn or "").strip() == "*":
             return "blocked", (
                 f"BLOCKED: strict mode needs {_plural(n, kind + ' standby')}, "
