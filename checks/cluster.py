@@ -3,22 +3,28 @@ lock, maintenance mode, system identifiers and REST reachability."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
-from doctor.members import dcs_down, keys_read, leader_name, merged, primary_view
-from doctor.procs import node_patroni
+from doctor.model import model_of
+from doctor.model.processes import node_patroni
 
 BOOTSTRAP_STATES = ("initializing new cluster", "running custom bootstrap script", "starting after custom bootstrap",
                     "creating replica")
 
 
 def _members_line(ctx: CheckContext) -> str:
-    rows = merged(ctx.facts)
-    return ", ".join(f"{m['name']} ({m.get('dcs_role') or '?'}, {m.get('state') or '?'})" for m in rows) or "none"
+    rows = model_of(ctx.facts).members
+    return ", ".join(f"{m.name} ({m.dcs_role or '?'}, {m.state or '?'})" for m in rows) or "none"
+
+
+def _prefix(ctx: CheckContext) -> str:
+    return ctx.facts.dcs_prefix or ctx.node.dcs_prefix
 
 
 def _keys_or_skip(ctx: CheckContext) -> Verdict | None:
-    if not keys_read(ctx.facts):
-        err = ctx.facts.get("dcs.keys_error") or ctx.facts.get("dcs.error") or {}
+    if not ctx.facts.dcs_keys_read:
+        err = ctx.facts.dcs_keys_error
         return skip(f"the DCS keys could not be read ({err.get('kind', 'unknown')}: {err.get('message', '')})")
     return None
 
@@ -29,22 +35,22 @@ def initialize_key(ctx: CheckContext) -> Verdict:
     gate = _keys_or_skip(ctx)
     if gate:
         return gate
-    prefix = ctx.facts.get("dcs.prefix") or ctx.node.dcs_prefix
+    prefix = _prefix(ctx)
     init = ctx.facts.get("dcs.initialize")
-    leader = leader_name(ctx.facts)
+    leader = ctx.facts.dcs_leader
     if init is None:
         return ok(f"{prefix}initialize is absent: the cluster is not initialised yet (nothing stuck)")
     if leader:
         return ok(f"{prefix}initialize is {init or 'empty'} and {leader} holds the leader lock")
-    rows = merged(ctx.facts)
+    rows = model_of(ctx.facts).members
     # either source may be the fresher one: the member key or the member's own REST answer
-    booting = [m for m in rows + list(ctx.facts.get("dcs.members") or [])
-               if isinstance(m, dict) and m.get("state") in BOOTSTRAP_STATES and m.get("name")]
+    booting = [(m.name, m.state) for m in rows if m.state in BOOTSTRAP_STATES] + [
+        (m["name"], m["state"]) for m in ctx.facts.dcs_members if m.get("state") in BOOTSTRAP_STATES]
     if booting:
-        return ok(f"{prefix}initialize is set and {booting[0]['name']} is {booting[0]['state']}: a bootstrap is under way")
+        return ok(f"{prefix}initialize is set and {booting[0][0]} is {booting[0][1]}: a bootstrap is under way")
     if init != "":
         return ok(f"{prefix}initialize holds system identifier {init}: the cluster was initialised (see no-leader)")
-    datadir = ctx.facts.get("system.datadir") or {}
+    datadir = ctx.facts.datadir
     local = (f"; here {datadir.get('path')} holds {datadir.get('entry_count', 0)} entries"
              + ("" if datadir.get("has_pg_version") is not False or not datadir.get("entry_count") else
                 " but is not a complete cluster") if datadir.get("exists") else "")
@@ -52,7 +58,7 @@ def initialize_key(ctx: CheckContext) -> Verdict:
                 f"{prefix}leader and no member is bootstrapping: members {_members_line(ctx)}{local}",
                 evidence=[f"{prefix}initialize = \"\" (bootstrap started, system identifier never written)",
                           f"{prefix}leader: absent", f"DCS keys: {', '.join(ctx.facts.get('dcs.keys') or [])}"]
-                + [f"member {m['name']}: role {m.get('dcs_role')}, state {m.get('state')}" for m in rows],
+                + [f"member {m.name}: role {m.dcs_role}, state {m.state}" for m in rows],
                 values={"initialize_key": f"{prefix}initialize", "half_made": bool(datadir.get("entry_count"))})
 
 
@@ -62,59 +68,60 @@ def has_leader(ctx: CheckContext) -> Verdict:
     gate = _keys_or_skip(ctx)
     if gate:
         return gate
-    prefix = ctx.facts.get("dcs.prefix") or ctx.node.dcs_prefix
-    leader = leader_name(ctx.facts)
-    pv = primary_view(ctx.facts)
-    if leader and pv["no_writable_primary"]:
-        down = dcs_down(ctx.facts)
-        says = [f"{n}: {v['evidence']}" for n, v in pv["live"].items() if v["role"]]
+    prefix = _prefix(ctx)
+    model = model_of(ctx.facts)
+    dcs_leader = model.dcs_leader
+    pv = model.leaders
+    if dcs_leader and pv.no_writable_primary:
+        down = model.dcs_down
+        says = [f"{n}: {v.evidence}" for n, v in pv.live.items() if v.role]
         return fail(f"no writable primary: writes blocked in cluster {ctx.node.scope}: {prefix}leader still names "
-                    f"{leader}" + (f" (read from {ctx.facts.get('dcs.keys_from')}'s local copy: {down}, so possibly "
-                                   "stale)" if pv["stale"] else "")
+                    f"{dcs_leader}" + (f" (read from {ctx.facts.get('dcs.keys_from')}'s local copy: {down}, so possibly "
+                                   "stale)" if pv.stale else "")
                     + f", but every member that answered is a replica ({'; '.join(says)})",
-                    evidence=[f"{prefix}leader = {leader} (keys read {ctx.facts.get('dcs.keys_consistency')} from "
+                    evidence=[f"{prefix}leader = {dcs_leader} (keys read {ctx.facts.get('dcs.keys_consistency')} from "
                               f"{ctx.facts.get('dcs.keys_from')})"] + [f"member {x}" for x in says]
                     + ([down] if down else []),
-                    values={"members": sorted(pv["live"]), "dcs_leader": leader, "no_writable_primary": True})
-    if leader and not pv["trusted"] and pv["leader"] and pv["leader"] != leader:
-        return warn(f"{prefix}leader names {leader}, but {pv['leader']} is the member that says it is primary "
-                    f"({pv['live'][pv['leader']]['evidence']}); the DCS view is "
-                    + ("stale (etcd has no quorum)" if pv["stale"] else "behind the members"),
-                    values={"members": sorted(pv["live"]), "dcs_leader": leader})
-    if leader:
-        if pv["stale"]:
-            return ok(f"{leader} holds {prefix}leader (read from a quorum-less etcd member) and says it is primary "
-                      f"({pv['live'].get(leader, {}).get('evidence') or 'no answer'})")
-        return ok(f"{leader} holds {prefix}leader")
+                    values={"members": sorted(pv.live), "dcs_leader": dcs_leader, "no_writable_primary": True})
+    writable = pv.writable_leader
+    if dcs_leader and not pv.trusted and writable and writable != dcs_leader:
+        return warn(f"{prefix}leader names {dcs_leader}, but {writable} is the member that says it is primary "
+                    f"({pv.live[writable].evidence}); the DCS view is "
+                    + ("stale (etcd has no quorum)" if pv.stale else "behind the members"),
+                    values={"members": sorted(pv.live), "dcs_leader": dcs_leader})
+    if dcs_leader:
+        if pv.stale:
+            return ok(f"{dcs_leader} holds {prefix}leader (read from a quorum-less etcd member) and says it is primary "
+                      f"({(pv.live[dcs_leader].evidence if dcs_leader in pv.live else '') or 'no answer'})")
+        return ok(f"{dcs_leader} holds {prefix}leader")
     init = ctx.facts.get("dcs.initialize")
     if init is None and not ctx.facts.get("dcs.members"):
         return ok(f"cluster {ctx.node.scope} has no keys under {prefix} yet: not bootstrapped")
     if init == "":
         return warn(f"cluster {ctx.node.scope} has no leader while its bootstrap is unfinished "
                     f"({prefix}initialize is empty)")
-    rows = merged(ctx.facts)
-    running = [m["name"] for m in rows if m.get("state") in ("running", "streaming")]
+    rows = model.members
+    running = [m.name for m in rows if m.state in ("running", "streaming")]
     return fail(f"cluster {ctx.node.scope} has no leader: {prefix}leader is missing; members: {_members_line(ctx)}",
                 evidence=[f"{prefix}initialize = {init}", f"DCS keys: {', '.join(ctx.facts.get('dcs.keys') or [])}"]
                 + ([f"running PostgreSQL: {', '.join(running)}"] if running else ["no member reports a running PostgreSQL"]),
-                values={"members": [m["name"] for m in rows]})
+                values={"members": [m.name for m in rows]})
 
 
 @check("cluster.paused", "maintenance mode is off", "cluster-paused", profiles=("run", "replication"),
        needs=("dcs",), errors_ok=True)
 def paused(ctx: CheckContext) -> Verdict:
-    cfg = ctx.facts.get("dcs.config")
-    prefix = ctx.facts.get("dcs.prefix") or ctx.node.dcs_prefix
-    is_paused = isinstance(cfg, dict) and bool(cfg.get("pause"))
-    source = f"{prefix}config has pause: true"
-    if not isinstance(cfg, dict):
-        body = ctx.facts.get("patroni_api.patroni.body") or {}
-        if not isinstance(body, dict) or not body:
+    cfg = ctx.facts.dcs_config
+    is_paused = cfg is not None and bool(cfg.get("pause"))
+    source = f"{_prefix(ctx)}config has pause: true"
+    if cfg is None:
+        body = ctx.facts.dict_at("patroni_api.patroni.body")
+        if not body:
             return skip("neither the DCS /config key nor this node's REST API could be read")
         is_paused, source = bool(body.get("pause")), f"{ctx.node.rest_url}/patroni says pause: true"
     if not is_paused:
         return ok(f"cluster {ctx.node.scope} is not paused")
-    leader = leader_name(ctx.facts)
+    leader = ctx.facts.dcs_leader
     return warn(f"cluster {ctx.node.scope} is in maintenance mode ({source}): Patroni makes no automatic decision, "
                 f"no failover happens if the leader{' ' + leader if leader else ''} fails",
                 evidence=[source, "heartbeat lines in the Patroni log start with \"PAUSE: \""])
@@ -123,16 +130,16 @@ def paused(ctx: CheckContext) -> Verdict:
 @check("cluster.system-id", "every member belongs to the same database system", "system-id-mismatch",
        profiles=("run",), needs=("dcs",), errors_ok=True)
 def system_id(ctx: CheckContext) -> list[Verdict] | Verdict:
-    prefix = ctx.facts.get("dcs.prefix") or ctx.node.dcs_prefix
-    init = ctx.facts.get("dcs.initialize") if keys_read(ctx.facts) else None
+    prefix = _prefix(ctx)
+    init = ctx.facts.get("dcs.initialize") if ctx.facts.dcs_keys_read else None
     here = ctx.node.name or "this node"
     local = ctx.facts.get("postgres.controldata.system_identifier") or ctx.facts.get("postgres.system_identifier")
     ids: list[tuple[str, str, str]] = []  # (member, id, where)
     if local:
         ids.append((here, str(local), f"pg_controldata {ctx.node.data_dir}"))
-    for m in merged(ctx.facts):
-        if m.get("system_identifier") and m["name"] != here:
-            ids.append((m["name"], str(m["system_identifier"]), f"{m['name']} REST /patroni"))
+    for m in model_of(ctx.facts).members:
+        if m.system_identifier and m.name != here:
+            ids.append((m.name, str(m.system_identifier), f"{m.name} REST /patroni"))
     login = ctx.facts.get("postgres.replication_login.identify_system.system_identifier")
     lmember = ctx.facts.get("postgres.replication_login.member")
     if login and lmember and lmember != here:
@@ -153,7 +160,7 @@ def system_id(ctx: CheckContext) -> list[Verdict] | Verdict:
                  subject=n) for n, i, w in bad]
 
 
-def _hung_patroni(ctx: CheckContext, here: dict) -> tuple[str | None, list[str]]:
+def _hung_patroni(ctx: CheckContext, here: dict[str, Any]) -> tuple[str | None, list[str]]:
     """When the REST call timed out although this node's Patroni process exists, say what that
     process is doing: a stopped (SIGSTOP, debugger) or hung Patroni holds its socket open but
     never answers, and it renews nothing in the DCS either."""
@@ -176,7 +183,7 @@ def _hung_patroni(ctx: CheckContext, here: dict) -> tuple[str | None, list[str]]
        needs=("patroni_api",), errors_ok=True)
 def rest_api(ctx: CheckContext) -> list[Verdict] | Verdict:
     verdicts: list[Verdict] = []
-    here = ctx.facts.get("patroni_api.patroni") or {}
+    here = ctx.facts.dict_at("patroni_api.patroni") or {}
     url = ctx.facts.get("patroni_api.url") or ctx.node.rest_url
     if here.get("error") or here.get("status") != 200 or not isinstance(here.get("body"), dict):
         if here.get("error"):
@@ -190,12 +197,12 @@ def rest_api(ctx: CheckContext) -> list[Verdict] | Verdict:
                              values={"member": ctx.node.name, "member_api_url": url, "hung": hung,
                                      "patroni_pid": (node_patroni(ctx.facts, ctx.node) or [{}])[0].get("pid")},
                              subject=ctx.node.name))
-    for m in merged(ctx.facts):
-        if m["name"] == ctx.node.name or not m.get("rest_error") or not m.get("in_dcs"):
+    for m in model_of(ctx.facts).members:
+        if m.name == ctx.node.name or not m.rest_error or not m.in_dcs:
             continue
-        e = m["rest_error"]
-        verdicts.append(fail(f"member {m['name']} is in the DCS but its REST API {m.get('api_url')} does not answer "
+        e = m.rest_error
+        verdicts.append(fail(f"member {m.name} is in the DCS but its REST API {m.api_url} does not answer "
                              f"({e.get('kind')}: {e.get('message')}); the leader race treats it as not reachable",
-                             evidence=[f"GET {m.get('api_url')}: {e.get('kind')}: {e.get('message')}"],
-                             values={"member": m["name"], "member_api_url": m.get("api_url")}, subject=m["name"]))
+                             evidence=[f"GET {m.api_url}: {e.get('kind')}: {e.get('message')}"],
+                             values={"member": m.name, "member_api_url": m.api_url}, subject=m.name))
     return verdicts or ok("every member's REST API answers")

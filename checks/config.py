@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, warn
-from doctor.node import is_loopback, is_wildcard, split_host_port
+from doctor.model.node import is_loopback, is_wildcard, split_host_port
 
 REQUIRED = (
     ("scope",), ("name",), ("restapi", "listen"), ("restapi", "connect_address"),

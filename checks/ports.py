@@ -6,9 +6,9 @@ import os
 from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
-from doctor.node import WILDCARDS, NodeView
-from doctor.procs import describe, node_patroni, postmaster_is_patroni_managed
-from doctor.resolved import node_data_dir
+from doctor.model.node import WILDCARDS, NodeView
+from doctor.model.processes import describe, node_patroni, postmaster_is_patroni_managed
+from doctor.model.resolved import node_data_dir
 
 
 

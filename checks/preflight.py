@@ -12,9 +12,9 @@ import os
 from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
-from doctor.node import WILDCARDS, is_loopback
-from doctor.procs import node_patroni
-from doctor.resolved import as_resolved, node_data_dir
+from doctor.model.node import WILDCARDS, is_loopback
+from doctor.model.processes import node_patroni
+from doctor.model.resolved import as_resolved, node_data_dir
 
 PATRONI_MIN = (3, 0)
 ETCD_WARN_BELOW = (3, 4)
@@ -241,7 +241,7 @@ def config_readable(ctx: CheckContext) -> Verdict:
 @check("preflight.connect-addresses", "connect addresses reachable from the peers", "config-invalid",
        profiles=("preflight",), needs=("preflight.peers", "config.data"))
 def connect_addresses(ctx: CheckContext) -> Verdict:
-    from doctor.node import split_host_port
+    from doctor.model.node import split_host_port
     remote = [p["host"] for p in _pf(ctx, "peers") or [] if p.get("host") and not p.get("self")
               and not is_loopback(p["host"])]
     if not remote:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok
-from doctor.procs import describe, node_patroni, node_postmasters, postmaster_is_patroni_managed
+from doctor.model.processes import describe, node_patroni, node_postmasters, postmaster_is_patroni_managed
 
 
 def _same_cluster(ctx: CheckContext, procs: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:

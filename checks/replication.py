@@ -1,8 +1,8 @@
 """Replication: are commits protected as synchronous_mode promises, do replicas keep up,
 could anyone take over, do slots hold WAL dangerously, does every "running" replica stream.
 
-All judgement lives in doctor/replication.py (shared with the ``replication`` view); these
-checks only turn its model into verdicts with the values the playbooks' fixes need.
+All judgement lives in doctor/model/ (shared with the ``replication`` view); these checks only
+turn the cluster model into verdicts with the values the playbooks' fixes need.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import re
 from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
-from doctor.members import dcs_down
-from doctor.replication import (DEFAULT_SLOT_RETAINED_BYTES, lag_problems, leader_row, model, not_streaming,
-                                replicas, set_command, slot_problems)
+from doctor.model import model_of
+from doctor.model.patroni_rules import ReplicationSettings
+from doctor.model.problems import DEFAULT_SLOT_RETAINED_BYTES, lag_problems, not_streaming, slot_problems
+from doctor.model.rows import MemberRow
 from doctor.units import human_bytes, human_seconds
 
 PROFILES = ("replication",)
@@ -21,8 +22,8 @@ PROFILES = ("replication",)
 
 def _gate(ctx: CheckContext) -> Verdict | None:
     """Skip when neither the DCS nor the REST API told us the cluster's members and settings."""
-    if not ctx.facts.get("dcs.keys_read") and not isinstance(ctx.facts.get("patroni_api.cluster.body"), dict):
-        err = ctx.facts.get("dcs.keys_error") or ctx.facts.get("dcs.error") or {}
+    if not ctx.facts.dcs_keys_read and ctx.facts.dict_at("patroni_api.cluster.body") is None:
+        err = ctx.facts.dcs_keys_error
         return skip("neither the DCS keys nor this node's REST /cluster could be read "
                     f"({err.get('kind', 'unknown')}: {err.get('message', '')})")
     return None
@@ -32,32 +33,38 @@ def _dcs_gate(ctx: CheckContext, what: str) -> Verdict | None:
     """Skip what only follows from a working DCS: without one, Patroni follows no leader and promotes
     nobody, so a replica not streaming or no failover candidate is the DCS outage, not its own problem
     (re-cloning a replica would not help)."""
-    down = dcs_down(ctx.facts)
+    down = model_of(ctx.facts).dcs_down
     return skip(f"{down}: {what} cannot be judged while Patroni cannot use the DCS (see dcs-unreachable)") if down else None
 
 
-def _psql(ctx: CheckContext, row: dict[str, Any]) -> str:
-    return (f"psql -h {row.get('host') or '<host>'} -p {row.get('port') or 5432} -U {ctx.node.superuser} "
-            "-d postgres")
+def _psql(ctx: CheckContext, row: MemberRow) -> str:
+    return f"psql -h {row.host or '<host>'} -p {row.port or 5432} -U {ctx.node.superuser} -d postgres"
 
 
-def _member_line(r: dict[str, Any]) -> str:
-    bits = [f"role {r['role']}", f"state {r.get('state')}"]
-    if r.get("walsender_state"):
-        bits.append(f"walsender {r['walsender_state']}/{r.get('sync_state')}")
-    if r.get("wal_receiver_status") or r.get("pg_reachable"):
-        bits.append(f"WAL receiver {r.get('wal_receiver_status') or 'none'}")
-    if r.get("replay_lag_bytes") is not None:
-        bits.append(f"replay lag {human_bytes(r['replay_lag_bytes'])}")
-    if r.get("tags"):
-        bits.append("tags " + ", ".join(f"{k}={v}" for k, v in r["tags"].items()))
-    return f"{r['name']}: " + ", ".join(bits)
+def _member_line(r: MemberRow) -> str:
+    bits = [f"role {r.role}", f"state {r.state}"]
+    if r.walsender_state:
+        bits.append(f"walsender {r.walsender_state}/{r.sync_state}")
+    if r.wal_receiver_status or r.pg_reachable:
+        bits.append(f"WAL receiver {r.wal_receiver_status or 'none'}")
+    if r.replay_lag_bytes is not None:
+        bits.append(f"replay lag {human_bytes(r.replay_lag_bytes)}")
+    if r.tags:
+        bits.append("tags " + ", ".join(f"{k}={v}" for k, v in r.tags.items()))
+    return f"{r.name}: " + ", ".join(bits)
 
 
-def _settings_line(cfg: dict[str, Any]) -> str:
-    return (f"{cfg['source']}: synchronous_mode {cfg['synchronous_mode']}, synchronous_mode_strict "
-            f"{str(cfg['synchronous_mode_strict']).lower()}, synchronous_node_count {cfg['synchronous_node_count']}, "
-            f"maximum_lag_on_failover {cfg['maximum_lag_on_failover']}")
+def _settings_line(cfg: ReplicationSettings) -> str:
+    return (f"{cfg.source}: synchronous_mode {cfg.synchronous_mode}, synchronous_mode_strict "
+            f"{str(cfg.synchronous_mode_strict).lower()}, synchronous_node_count {cfg.synchronous_node_count}, "
+            f"maximum_lag_on_failover {cfg.maximum_lag_on_failover}")
+
+
+def set_command(name: str, value: Any) -> str:
+    """The ``--set`` argument of ``patronictl edit-config`` for one setting."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return f"--set {name}={value}"
 
 
 @check("replication.sync-standby", "synchronous mode has the standbys it asks for", "sync-standby-unavailable",
@@ -66,55 +73,55 @@ def sync_standby(ctx: CheckContext) -> list[Verdict] | Verdict:
     gate = _gate(ctx)
     if gate:
         return gate
-    m = model(ctx.facts)
-    cfg, w, meaning = m["settings"], m["writes"], m["synchronous_node_count"]
-    rows = m["members"]
-    lead = leader_row(rows)
-    if cfg["synchronous_mode"] == "off" and w["status"] == "async":
-        return ok(f"synchronous_mode is off: {w['text']}")
+    m = model_of(ctx.facts).replication
+    cfg, w, meaning = m.settings, m.writes, m.synchronous_node_count
+    lead = m.leader_row()
+    if cfg.synchronous_mode == "off" and w.status == "async":
+        return ok(f"synchronous_mode is off: {w.text}")
     if lead is None:
-        if not cfg["known"]:
-            return skip(f"no leader, and the sync settings are {cfg['source']}")
-        return ok(f"synchronous_mode is {cfg['synchronous_mode']} ({cfg['source']}"
-                  + (f", strict {str(cfg['synchronous_mode_strict']).lower()}, synchronous_node_count "
-                     f"{cfg['synchronous_node_count']}" if cfg["synchronous_mode"] != "off" else "")
+        if not cfg.known:
+            return skip(f"no leader, and the sync settings are {cfg.source}")
+        return ok(f"synchronous_mode is {cfg.synchronous_mode} ({cfg.source}"
+                  + (f", strict {str(cfg.synchronous_mode_strict).lower()}, synchronous_node_count "
+                     f"{cfg.synchronous_node_count}" if cfg.synchronous_mode != "off" else "")
                   + "); with no writable leader no commit can be judged (see no-leader)")
-    down = [r for r in replicas(rows) if not (r.get("sync_candidate") or {}).get("eligible")]
-    eligible = len(w["eligible"])
-    n = cfg["synchronous_node_count"]
-    values = {"leader": lead["name"], "leader_psql": _psql(ctx, lead), "required": n, "streaming": eligible,
-              "strict": cfg["synchronous_mode_strict"], "synchronous_mode": cfg["synchronous_mode"],
-              "unavailable_members": ", ".join(r["name"] for r in down) or "none",
-              "unavailable_list": [r["name"] for r in down],
+    down = [r for r in m.replicas() if not (r.sync_candidate and r.sync_candidate.eligible)]
+    eligible = len(w.eligible)
+    n = cfg.synchronous_node_count
+    values = {"leader": lead.name, "leader_psql": _psql(ctx, lead), "required": n, "streaming": eligible,
+              "strict": cfg.synchronous_mode_strict, "synchronous_mode": cfg.synchronous_mode,
+              "unavailable_members": ", ".join(r.name for r in down) or "none",
+              "unavailable_list": [r.name for r in down],
               "set_count": set_command("synchronous_node_count",
-                                       max(1, meaning["eligible"] if not meaning["satisfiable"] else eligible)),
-              "can_lower": (not meaning["satisfiable"] and meaning["eligible"] >= 1) or 0 < eligible < n,
+                                       max(1, meaning.eligible if not meaning.satisfiable else eligible)),
+              "can_lower": (not meaning.satisfiable and meaning.eligible >= 1) or 0 < eligible < n,
               "set_not_strict": set_command("synchronous_mode_strict", False),
-              "blocked": w["status"] == "blocked", "waiting_sessions": w["waiting_sessions"],
-              "synchronous_standby_names": w.get("synchronous_standby_names")}
+              "blocked": w.status == "blocked", "waiting_sessions": w.waiting_sessions,
+              "synchronous_standby_names": w.synchronous_standby_names}
     evidence = [_settings_line(cfg)]
-    if w.get("synchronous_standby_names") is not None:
-        evidence.append(f"on {lead['name']}: synchronous_standby_names = '{w['synchronous_standby_names']}'")
-    if w.get("waiting_sessions"):
-        evidence.append(f"on {lead['name']}: {w['waiting_sessions']} backend(s) with wait_event SyncRep, longest "
-                        f"{human_seconds(w.get('longest_wait_seconds'))}")
-    evidence += [_member_line(r) + (f" — not a sync candidate: {'; '.join(r['sync_candidate']['reasons'])}"
-                                    if not r["sync_candidate"]["eligible"] else "") for r in replicas(rows)]
+    if w.synchronous_standby_names is not None:
+        evidence.append(f"on {lead.name}: synchronous_standby_names = '{w.synchronous_standby_names}'")
+    if w.waiting_sessions:
+        evidence.append(f"on {lead.name}: {w.waiting_sessions} backend(s) with wait_event SyncRep, longest "
+                        f"{human_seconds(w.longest_wait_seconds)}")
+    evidence += [_member_line(r) + (f" — not a sync candidate: {'; '.join(r.sync_candidate.reasons)}"
+                                    if r.sync_candidate and not r.sync_candidate.eligible else "")
+                 for r in m.replicas()]
     verdicts: list[Verdict] = []
-    if w["status"] == "blocked":
-        verdicts.append(fail(f"writes on {lead['name']} are {w['text']}", evidence=evidence, values=values,
-                             subject=lead["name"]))
-    elif w["status"] == "unprotected":
-        verdicts.append(warn(f"synchronous replication silently degraded to asynchronous on {lead['name']}: "
-                             f"{w['text']}", evidence=evidence, values=values, subject=lead["name"]))
-    elif w["status"] == "degraded":
-        verdicts.append(warn(f"fewer synchronous standbys than synchronous_node_count {n}: {w['text']}",
-                             evidence=evidence, values=values, subject=lead["name"]))
-    if not meaning["satisfiable"]:
-        status = fail if cfg["synchronous_mode_strict"] and w["status"] == "blocked" else warn
-        verdicts.append(status(f"configuration can never be satisfied: {meaning['text']}", evidence=evidence,
+    if w.status == "blocked":
+        verdicts.append(fail(f"writes on {lead.name} are {w.text}", evidence=evidence, values=values,
+                             subject=lead.name))
+    elif w.status == "unprotected":
+        verdicts.append(warn(f"synchronous replication silently degraded to asynchronous on {lead.name}: "
+                             f"{w.text}", evidence=evidence, values=values, subject=lead.name))
+    elif w.status == "degraded":
+        verdicts.append(warn(f"fewer synchronous standbys than synchronous_node_count {n}: {w.text}",
+                             evidence=evidence, values=values, subject=lead.name))
+    if not meaning.satisfiable:
+        status = fail if cfg.synchronous_mode_strict and w.status == "blocked" else warn
+        verdicts.append(status(f"configuration can never be satisfied: {meaning.text}", evidence=evidence,
                                values={**values, "unsatisfiable": True}, subject="synchronous_node_count"))
-    return verdicts or ok(f"writes {w['text']}; {meaning['text']}")
+    return verdicts or ok(f"writes {w.text}; {meaning.text}")
 
 
 @check("replication.lag", "replicas keep up with the leader", "replication-lag", profiles=PROFILES,
@@ -123,45 +130,41 @@ def lag(ctx: CheckContext) -> list[Verdict] | Verdict:
     gate = _gate(ctx)
     if gate:
         return gate
-    m = model(ctx.facts)
-    rows = m["members"]
-    lead = leader_row(rows)
+    m = model_of(ctx.facts).replication
+    lead = m.leader_row()
     if lead is None:
         return skip("the cluster has no leader; lag is measured against the leader")
-    max_bytes = ctx.settings.get("max_lag_bytes")
-    max_secs = ctx.settings.get("max_lag_seconds")
-    problems = lag_problems(m["settings"], rows, max_bytes, max_secs)
-    by_name = {r["name"]: r for r in rows}
+    problems = lag_problems(m, ctx.settings.get("max_lag_bytes"), ctx.settings.get("max_lag_seconds"))
     out: list[Verdict] = []
     for p in problems:
-        r = by_name[p["member"]]
-        figure = p["replay_lag_bytes"] if p["replay_lag_bytes"] is not None else p["failover_lag_bytes"]
-        received = p["receive_lag_bytes"]
-        summary = (f"{p['member']} is {human_bytes(figure)} ({figure} bytes) behind {lead['name']} in replay"
+        r = p.row
+        figure = p.replay_lag_bytes if p.replay_lag_bytes is not None else p.failover_lag_bytes
+        received = p.receive_lag_bytes
+        summary = (f"{p.member} is {human_bytes(figure)} ({figure} bytes) behind {lead.name} in replay"
                    + (f", {human_bytes(received)} in receive" if received is not None else "")
-                   + f": {'; '.join(p['reasons'])}")
-        if p["replay_paused"] and not p["excluded_from_failover"]:
+                   + f": {'; '.join(p.reasons)}")
+        if p.replay_paused and not p.excluded_from_failover:
             summary += (f"; Patroni still counts it as a failover candidate (received WAL is close), but promoting "
                         f"it would first replay {human_bytes(figure)}")
-        elif p["excluded_from_failover"]:
+        elif p.excluded_from_failover:
             summary += "; it is excluded from automatic failover"
-        evidence = [f"lag measured against {m['reference_lsn']} ({m['reference_source']}); figures from "
-                    f"{r.get('lag_source') or 'unknown'}",
-                    f"{p['member']}: received {r.get('receive_lsn')}, replayed {r.get('replay_lsn')}, "
-                    f"replay paused {r.get('replay_paused')}"
-                    + (f", pause state '{r['replay_pause_state']}'" if r.get("replay_pause_state") else "")]
-        if r.get("walsender_state"):
-            evidence.append(f"pg_stat_replication on {lead['name']} for {p['member']}: state {r['walsender_state']}, "
-                            f"write_lag {r.get('write_lag_seconds')}, flush_lag {r.get('flush_lag_seconds')}, "
-                            f"replay_lag {r.get('replay_lag_seconds')} (seconds)")
-        out.append(warn(summary, evidence=evidence, subject=p["member"], values={
-            "member": p["member"], "member_psql": _psql(ctx, r), "replay_paused": p["replay_paused"],
-            "lag_bytes": figure, "lag_human": human_bytes(figure), "leader": lead["name"],
-            "leader_psql": _psql(ctx, lead), "maximum_lag_on_failover": m["settings"]["maximum_lag_on_failover"]}))
+        evidence = [f"lag measured against {m.reference_lsn} ({m.reference_source}); figures from "
+                    f"{r.lag_source or 'unknown'}",
+                    f"{p.member}: received {r.receive_lsn}, replayed {r.replay_lsn}, "
+                    f"replay paused {r.replay_paused}"
+                    + (f", pause state '{r.replay_pause_state}'" if r.replay_pause_state else "")]
+        if r.walsender_state:
+            evidence.append(f"pg_stat_replication on {lead.name} for {p.member}: state {r.walsender_state}, "
+                            f"write_lag {r.write_lag_seconds}, flush_lag {r.flush_lag_seconds}, "
+                            f"replay_lag {r.replay_lag_seconds} (seconds)")
+        out.append(warn(summary, evidence=evidence, subject=p.member, values={
+            "member": p.member, "member_psql": _psql(ctx, r), "replay_paused": p.replay_paused,
+            "lag_bytes": figure, "lag_human": human_bytes(figure), "leader": lead.name,
+            "leader_psql": _psql(ctx, lead), "maximum_lag_on_failover": m.settings.maximum_lag_on_failover}))
     if out:
         return out
-    worst = max((r.get("replay_lag_bytes") or 0 for r in replicas(rows)), default=0)
-    return ok(f"every replica within maximum_lag_on_failover {human_bytes(m['settings']['maximum_lag_on_failover'])}"
+    worst = max((r.replay_lag_bytes or 0 for r in m.replicas()), default=0)
+    return ok(f"every replica within maximum_lag_on_failover {human_bytes(m.settings.maximum_lag_on_failover)}"
               f" (largest replay lag {human_bytes(worst)}), none paused")
 
 
@@ -171,25 +174,24 @@ def failover_candidate(ctx: CheckContext) -> Verdict:
     gate = _gate(ctx) or _dcs_gate(ctx, "failover candidates")
     if gate:
         return gate
-    m = model(ctx.facts)
-    f, rows = m["failover"], m["members"]
-    lead = leader_row(rows)
-    reps = replicas(rows)
+    m = model_of(ctx.facts).replication
+    f, lead, reps = m.failover, m.leader_row(), m.replicas()
     if lead is None:
         return skip("the cluster has no leader (see no-leader)")
     if not reps:
-        return ok(f"{lead['name']} has no replica: nothing to fail over to (a single-member cluster)")
-    if f["candidates"]:
-        return ok(f["text"])
-    tagged = [r["name"] for r in reps if r.get("nofailover")]
-    return fail(f"if {lead['name']} fails now, Patroni promotes nobody: {f['text']}",
-                evidence=[_member_line(r) + f" — {'; '.join(r['failover']['reasons'])}" for r in reps]
-                + [_settings_line(m["settings"])],
-                values={"leader": lead["name"], "tagged_members": tagged, "tagged": ", ".join(tagged),
-                        "excluded": "; ".join(f"{r['name']}: {', '.join(r['failover']['reasons'])}" for r in reps),
-                        "lagging": [r["name"] for r in reps if any("lag" in x for x in r["failover"]["reasons"])],
-                        "absent": [r["name"] for r in reps if not r.get("in_dcs")]},
-                subject=lead["name"])
+        return ok(f"{lead.name} has no replica: nothing to fail over to (a single-member cluster)")
+    if f.candidates:
+        return ok(f.text)
+    tagged = [r.name for r in reps if r.nofailover]
+    reasons = {r.name: r.failover.reasons if r.failover else [] for r in reps}
+    return fail(f"if {lead.name} fails now, Patroni promotes nobody: {f.text}",
+                evidence=[_member_line(r) + f" — {'; '.join(reasons[r.name])}" for r in reps]
+                + [_settings_line(m.settings)],
+                values={"leader": lead.name, "tagged_members": tagged, "tagged": ", ".join(tagged),
+                        "excluded": "; ".join(f"{r.name}: {', '.join(reasons[r.name])}" for r in reps),
+                        "lagging": [r.name for r in reps if any("lag" in x for x in reasons[r.name])],
+                        "absent": [r.name for r in reps if not r.in_dcs]},
+                subject=lead.name)
 
 
 @check("replication.slots", "replication slots neither missing nor hoarding WAL", "replication-slot-problem",
@@ -198,45 +200,44 @@ def slots(ctx: CheckContext) -> list[Verdict] | Verdict:
     gate = _gate(ctx)
     if gate:
         return gate
-    m = model(ctx.facts)
-    lead = leader_row(m["members"])
-    if lead is None or not lead.get("pg_reachable"):
+    m = model_of(ctx.facts).replication
+    lead = m.leader_row()
+    if lead is None or not lead.pg_reachable:
         return skip("the leader's PostgreSQL could not be queried; its slots are unknown")
     threshold = int(ctx.settings.get("slot_retained_bytes") or DEFAULT_SLOT_RETAINED_BYTES)
-    problems = slot_problems(ctx.facts, m["settings"], m["members"], threshold)
     out: list[Verdict] = []
-    base = {"leader": lead["name"], "leader_psql": _psql(ctx, lead)}
-    for p in problems:
-        slot, who = p.get("slot"), (f" (member {p['member']})" if p.get("member") else "")
-        vals = {**base, "slot": slot, "slot_member": p.get("member") or "", "kind": p["kind"],
-                "retained_human": human_bytes(p.get("retained_bytes"))}
-        if p["kind"] == "lost":
-            out.append(fail(f"slot {slot}{who} on {lead['name']} is lost (wal_status lost): the WAL it needed is gone; "
+    base = {"leader": lead.name, "leader_psql": _psql(ctx, lead)}
+    for p in slot_problems(m, threshold):
+        slot, who = p.slot, (f" (member {p.member})" if p.member else "")
+        vals = {**base, "slot": slot, "slot_member": p.member or "", "kind": p.kind,
+                "retained_human": human_bytes(p.retained_bytes)}
+        if p.kind == "lost":
+            out.append(fail(f"slot {slot}{who} on {lead.name} is lost (wal_status lost): the WAL it needed is gone; "
                             "that replica must be re-cloned", values=vals, subject=slot))
-        elif p["kind"] == "unreserved":
-            out.append(warn(f"slot {slot}{who} on {lead['name']} is past max_slot_wal_keep_size (wal_status "
-                            f"unreserved, {human_bytes(p['retained_bytes'])} retained): it will be invalidated at the "
+        elif p.kind == "unreserved":
+            out.append(warn(f"slot {slot}{who} on {lead.name} is past max_slot_wal_keep_size (wal_status "
+                            f"unreserved, {human_bytes(p.retained_bytes)} retained): it will be invalidated at the "
                             "next checkpoint", values=vals, subject=slot))
-        elif p["kind"] == "inactive-retaining":
-            out.append(warn(f"inactive slot {slot}{who} on {lead['name']} retains {human_bytes(p['retained_bytes'])} "
-                            f"({p['retained_bytes']} bytes) of WAL, more than {human_bytes(threshold)}; pg_wal grows "
+        elif p.kind == "inactive-retaining":
+            out.append(warn(f"inactive slot {slot}{who} on {lead.name} retains {human_bytes(p.retained_bytes)} "
+                            f"({p.retained_bytes} bytes) of WAL, more than {human_bytes(threshold)}; pg_wal grows "
                             "until the disk fills", values=vals, subject=slot))
-        elif p["kind"] == "unlimited":
-            out.append(warn(f"max_slot_wal_keep_size is -1 (unlimited) on {lead['name']} and slot {slot}{who} "
-                            f"retains {human_bytes(p['retained_bytes'])} (all slots: "
-                            f"{human_bytes(p['total_retained_bytes'])}): nothing stops a stuck replica from "
+        elif p.kind == "unlimited":
+            out.append(warn(f"max_slot_wal_keep_size is -1 (unlimited) on {lead.name} and slot {slot}{who} "
+                            f"retains {human_bytes(p.retained_bytes)} (all slots: "
+                            f"{human_bytes(p.total_retained_bytes)}): nothing stops a stuck replica from "
                             "filling the disk", values={**vals, "unlimited": True}, subject="max_slot_wal_keep_size"))
-        elif p["kind"] == "missing":
-            out.append(warn(f"member {p['member']} streams without its slot {slot} on {lead['name']} "
+        elif p.kind == "missing":
+            out.append(warn(f"member {p.member} streams without its slot {slot} on {lead.name} "
                             "(use_slots is on): the leader may recycle WAL it still needs", values=vals,
                             subject=slot))
     if out:
+        held = [r.slot for r in m.replicas() if r.slot is not None and r.slot.exists]
         for v in out:
-            v.evidence = [f"on {lead['name']}: slot {s['name']} active {s.get('active')}, wal_status "
-                          f"{s.get('wal_status')}, retained {human_bytes(s.get('retained_bytes'))}"
-                          for s in [r["slot"] for r in replicas(m["members"]) if (r.get("slot") or {}).get("exists")]]
+            v.evidence = [f"on {lead.name}: slot {s.name} active {s.active}, wal_status {s.wal_status}, "
+                          f"retained {human_bytes(s.retained_bytes)}" for s in held]
         return out
-    return ok(f"slots on {lead['name']}: none inactive above {human_bytes(threshold)}, none lost, none missing")
+    return ok(f"slots on {lead.name}: none inactive above {human_bytes(threshold)}, none lost, none missing")
 
 
 @check("replication.streaming", "every running replica streams", "replica-not-streaming", profiles=PROFILES,
@@ -245,42 +246,42 @@ def streaming(ctx: CheckContext) -> list[Verdict] | Verdict:
     gate = _gate(ctx) or _dcs_gate(ctx, "streaming from the leader")
     if gate:
         return gate
-    m = model(ctx.facts)
-    lead = leader_row(m["members"])
+    m = model_of(ctx.facts).replication
+    lead = m.leader_row()
     if lead is None:
         return skip("the cluster has no leader to stream from")
     out: list[Verdict] = []
-    refused, senders = _replication_login_refusal(ctx, lead["name"])
-    for r in not_streaming(m["members"]):
-        how = ("its PostgreSQL has no WAL receiver (pg_stat_wal_receiver is empty)" if r.get("pg_reachable")
-               and not r.get("wal_receiver_status") else
-               f"its WAL receiver is '{r['wal_receiver_status']}'" if r.get("wal_receiver_status") else
-               f"{lead['name']} has no walsender for it and Patroni reports state '{r.get('state')}'")
+    refused, senders = _replication_login_refusal(ctx, lead.name)
+    for r in not_streaming(m.members):
+        how = ("its PostgreSQL has no WAL receiver (pg_stat_wal_receiver is empty)" if r.pg_reachable
+               and not r.wal_receiver_status else
+               f"its WAL receiver is '{r.wal_receiver_status}'" if r.wal_receiver_status else
+               f"{lead.name} has no walsender for it and Patroni reports state '{r.state}'")
         evidence = [_member_line(r),
-                    f"Patroni state of {r['name']}: {r.get('state')} (streaming replicas show 'streaming')",
-                    f"pg_stat_replication on {lead['name']}: "
-                    + (f"state {r['walsender_state']}" if r.get("walsender_state") else f"no row for {r['name']}")]
+                    f"Patroni state of {r.name}: {r.state} (streaming replicas show 'streaming')",
+                    f"pg_stat_replication on {lead.name}: "
+                    + (f"state {r.walsender_state}" if r.walsender_state else f"no row for {r.name}")]
         if refused:
-            evidence.append(f"a replication login to {lead['name']} from this node fails: {refused}")
-        out.append(fail(f"{r['name']} is running as a replica but not streaming from {lead['name']}: {how}"
-                        + (f"; {lead['name']} refuses replication connections: {refused}" if refused else "")
+            evidence.append(f"a replication login to {lead.name} from this node fails: {refused}")
+        out.append(fail(f"{r.name} is running as a replica but not streaming from {lead.name}: {how}"
+                        + (f"; {lead.name} refuses replication connections: {refused}" if refused else "")
                         + "; it falls further behind with every write",
                         evidence=evidence,
-                        values={"member": r["name"], "member_psql": _psql(ctx, r), "leader": lead["name"],
+                        values={"member": r.name, "member_psql": _psql(ctx, r), "leader": lead.name,
                                 "leader_psql": _psql(ctx, lead),
-                                "leader_host": lead.get("host"), "leader_port": lead.get("port"),
+                                "leader_host": lead.host, "leader_port": lead.port,
                                 "login_error": refused, "max_wal_senders": senders,
                                 "member_log_dir": ctx.facts.get("logs.found.postgres_log_dir")
-                                if r["name"] == ctx.node.name else None},
-                        subject=r["name"]))
-    return out or ok(f"every running replica streams from {lead['name']}")
+                                if r.name == ctx.node.name else None},
+                        subject=r.name))
+    return out or ok(f"every running replica streams from {lead.name}")
 
 
 def _replication_login_refusal(ctx: CheckContext, leader: str) -> tuple[str | None, int | None]:
     """The server's words when this node's own replication login to the leader was refused for a
     reason that is not about credentials or pg_hba (those have their own problem ids), e.g. every
     WAL sender slot taken; and max_wal_senders when that is the reason."""
-    login = ctx.facts.get("postgres.replication_login") or {}
+    login = ctx.facts.dict_at("postgres.replication_login") or {}
     err = login.get("error") or {}
     if login.get("member") != leader or not err or err.get("kind") in (
             "auth", "hba", "no-role", "no-replication-privilege", "refused", "timeout", "dns", "starting",

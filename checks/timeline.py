@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
-from doctor.members import history, leader_name, lsn_str, lsn_to_int, merged
+from doctor.model import model_of
+from doctor.model.lsn import lsn_str, lsn_to_int
+from doctor.model.members import Member, history
 
 
 def _switch_points(facts_history: list[list[Any]]) -> dict[int, int]:
@@ -43,8 +45,8 @@ def rewind_possible(ctx: CheckContext, member: str) -> tuple[bool, list[str]]:
     hints: bool | None = None
     checksums: bool | None = None
     if member == ctx.node.name:
-        settings = ctx.facts.get("postgres.settings") or {}
-        cd = ctx.facts.get("postgres.controldata") or {}
+        settings = ctx.facts.postgres_settings
+        cd = ctx.facts.controldata
         hints = _bool(settings.get("wal_log_hints")) if settings.get("wal_log_hints") else _bool(cd.get("wal_log_hints"))
         checksums = _bool(settings.get("data_checksums")) if settings.get("data_checksums") else (
             bool(cd.get("data_checksum_version")) if cd.get("data_checksum_version") is not None else None)
@@ -60,54 +62,58 @@ def rewind_possible(ctx: CheckContext, member: str) -> tuple[bool, list[str]]:
 @check("timeline.members", "every member is on the leader's timeline", "timeline-diverged",
        profiles=("run", "replication"), needs=("dcs",), errors_ok=True)
 def timelines(ctx: CheckContext) -> list[Verdict] | Verdict:
-    rows = merged(ctx.facts)
-    leader = leader_name(ctx.facts)
-    lead = next((m for m in rows if m["name"] == leader), None)
-    if lead is None or lead.get("timeline") is None:
+    model = model_of(ctx.facts)
+    rows = model.members
+    leader = model.dcs_leader
+    lead = model.member(leader)
+    if lead is None or lead.timeline is None:
         return skip("no leader with a known timeline to compare with")
     here = ctx.node.name
     local_tl = ctx.facts.get("postgres.timeline")
-    for m in rows:  # this node's own PostgreSQL is the freshest source for itself
-        if m["name"] == here and local_tl is not None and m.get("timeline") is None:
-            m["timeline"] = local_tl
-    ltl = int(lead["timeline"])
+
+    def timeline_of(m: Member) -> int | None:
+        """This node's own PostgreSQL is the freshest source for itself when the cluster does not say."""
+        return local_tl if m.name == here and local_tl is not None and m.timeline is None else m.timeline
+
+    ltl = int(lead.timeline)
     points = _switch_points(history(ctx.facts))
     verdicts: list[Verdict] = []
     hist_text = "; ".join(f"timeline {tl} ended at {lsn_str(lsn)}" for tl, lsn in sorted(points.items())) or "no /history"
     for m in rows:
-        if m["name"] == leader or m.get("timeline") is None:
+        member_tl = timeline_of(m)
+        if m.name == leader or member_tl is None:
             continue
-        tl = int(m["timeline"])
-        lsn = m.get("lsn")
-        if m["name"] == here and ctx.facts.get("postgres.replay_lsn"):
+        tl = int(member_tl)
+        lsn = m.lsn
+        if m.name == here and ctx.facts.get("postgres.replay_lsn"):
             lsn = max(x for x in (lsn, lsn_to_int(ctx.facts.get("postgres.replay_lsn"))) if x is not None)
-        values = {"member": m["name"], "member_timeline": tl, "leader": leader, "leader_timeline": ltl,
+        values = {"member": m.name, "member_timeline": tl, "leader": leader, "leader_timeline": ltl,
                   "member_lsn": lsn_str(lsn)}
-        if tl == ltl or m.get("state") == "streaming":
+        if tl == ltl or m.state == "streaming":
             continue  # a streaming member follows its upstream's history (its published timeline may lag)
-        evidence = [f"{m['name']}: timeline {tl}, WAL position {lsn_str(lsn) or 'unknown'}, state {m.get('state')}",
+        evidence = [f"{m.name}: timeline {tl}, WAL position {lsn_str(lsn) or 'unknown'}, state {m.state}",
                     f"leader {leader}: timeline {ltl}", f"/history: {hist_text}"]
         if tl > ltl:
-            verdicts.append(fail(f"{m['name']} is on timeline {tl}, ahead of the leader {leader} on timeline {ltl}: "
+            verdicts.append(fail(f"{m.name} is on timeline {tl}, ahead of the leader {leader} on timeline {ltl}: "
                                  f"it was promoted outside the cluster's history and cannot follow {leader}",
-                                 evidence=evidence, values={**values, "rewind_possible": False}, subject=m["name"]))
+                                 evidence=evidence, values={**values, "rewind_possible": False}, subject=m.name))
             continue
         fork = points.get(tl)
-        can, reasons = rewind_possible(ctx, m["name"])
+        can, reasons = rewind_possible(ctx, m.name)
         values.update(rewind_possible=can, rewind_reasons="; ".join(reasons),
                       fork_lsn=lsn_str(fork) if fork is not None else None)
         if fork is not None and lsn is not None and lsn > fork:
             verdicts.append(fail(
-                f"{m['name']} diverged: it is on timeline {tl} at {lsn_str(lsn)}, but the leader {leader}'s timeline "
-                f"{ltl} forked off timeline {tl} at {lsn_str(fork)}; {m['name']} has WAL past the fork point and "
-                f"cannot follow (state {m.get('state')}). "
+                f"{m.name} diverged: it is on timeline {tl} at {lsn_str(lsn)}, but the leader {leader}'s timeline "
+                f"{ltl} forked off timeline {tl} at {lsn_str(fork)}; {m.name} has WAL past the fork point and "
+                f"cannot follow (state {m.state}). "
                 + ("pg_rewind can bring it back: " if can else "pg_rewind will not fix it: ") + ", ".join(reasons),
-                evidence=evidence + reasons, values=values, subject=m["name"]))
+                evidence=evidence + reasons, values=values, subject=m.name))
         else:
             verdicts.append(warn(
-                f"{m['name']} is on timeline {tl} while the leader {leader} is on timeline {ltl} and it is not "
-                f"streaming (state {m.get('state')})"
+                f"{m.name} is on timeline {tl} while the leader {leader} is on timeline {ltl} and it is not "
+                f"streaming (state {m.state})"
                 + (f"; its WAL position {lsn_str(lsn)} is not past the fork at {lsn_str(fork)}, so it may still catch up"
                    if fork is not None and lsn is not None else "; /history or its WAL position is unknown"),
-                evidence=evidence, values=values, subject=m["name"]))
+                evidence=evidence, values=values, subject=m.name))
     return verdicts or ok(f"every member with a known timeline is on the leader {leader}'s timeline {ltl}")

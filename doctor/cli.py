@@ -221,7 +221,7 @@ def explain(
     config: Optional[str] = typer.Option(None, "-c", "--config-file", help="Fill the fix with this node's values."),
 ) -> None:
     """Show a playbook: symptoms, cause, fix and how to verify, for one problem id."""
-    from doctor.node import NodeView
+    from doctor.model.node import NodeView
     from doctor.playbooks import load_playbooks
     from doctor.render.console import make_console
 

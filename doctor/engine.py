@@ -14,7 +14,7 @@ from importlib import metadata
 from typing import Any, Callable, Iterable
 
 from doctor.facts import Facts
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 from doctor.playbooks import Playbook
 
 STATUSES = ("ok", "warn", "fail", "skip", "error")

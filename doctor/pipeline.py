@@ -18,7 +18,7 @@ from doctor.collect.config import (apply_env_overrides, discover_config_path, pa
 from doctor.collect.deadline import Deadline
 from doctor.engine import CheckContext, Diagnosis, Finding, diagnose, run_checks, verdict_of
 from doctor.facts import FACTS_VERSION, Facts
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 from doctor.playbooks import load_playbooks
 from doctor.redact import Redactor, collect_secrets
 

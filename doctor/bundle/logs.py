@@ -26,7 +26,7 @@ from doctor.collect.command import failure_message, run_command
 from doctor.collect.deadline import Deadline
 from doctor.errors import error_data
 from doctor.facts import Facts
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 from doctor.redact import Redactor
 
 # A leading timestamp as Patroni, PostgreSQL and etcd write it: 2024-05-01 12:00:00 / 2024-05-01T12:00:00.

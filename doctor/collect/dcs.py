@@ -15,7 +15,7 @@ from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
 from doctor.collect.deadline import GRACE, Deadline
 from doctor.etcd import EtcdClient, EtcdError, client_for, probe
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 
 JSON_KEYS = ("config", "history", "sync", "failover", "status", "failsafe")
 

@@ -15,7 +15,7 @@ from doctor.logscan import mark_ages, patterns_from
 from doctor.logscan.discover import node_sources
 from doctor.logscan.scan import Scanner
 from doctor.logscan.timeparse import time_bound
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 from doctor.playbooks import load_playbooks
 
 

@@ -18,7 +18,7 @@ from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
 from doctor.collect.deadline import GRACE
 from doctor.etcd import classify, short_message
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 
 LOCAL_PATHS = ("patroni", "cluster", "history", "config")
 

@@ -24,7 +24,7 @@ from doctor.collect.command import failure_message, run_command
 from doctor.collect.deadline import GRACE, Deadline
 from doctor.collect.system import find_pg_bin_dir
 from doctor.errors import error_data
-from doctor.node import WILDCARDS, NodeView
+from doctor.model.node import WILDCARDS, NodeView
 
 SETTINGS = ("wal_level", "wal_log_hints", "data_checksums", "max_wal_senders", "max_replication_slots",
             "synchronous_standby_names", "synchronous_commit", "hot_standby", "max_slot_wal_keep_size",

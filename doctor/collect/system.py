@@ -19,7 +19,7 @@ import psutil
 
 from doctor.collect import CollectContext, collector
 from doctor.errors import error_data
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 
 PG_BIN_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin")
 MAX_ENTRIES = 40

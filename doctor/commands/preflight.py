@@ -85,8 +85,8 @@ def checklist(findings: list[Any], playbooks: dict[str, Any], node_values: dict[
 
 def live_node(facts: Any) -> dict[str, Any] | None:
     """This node's Patroni, when one already runs this config (preflight on a live member)."""
-    from doctor.node import NodeView
-    from doctor.procs import node_patroni
+    from doctor.model.node import NodeView
+    from doctor.model.processes import node_patroni
     node = NodeView(facts.get("config.data") or {}, facts.get("config.path"))
     ours = node_patroni(facts, node)
     if not ours:
@@ -124,7 +124,7 @@ def preflight(
     """
     from doctor.collect import CollectOptions
     from doctor.engine import diagnose, verdict_of
-    from doctor.node import NodeView
+    from doctor.model.node import NodeView
     from doctor.pipeline import node_values, Report, analyze, collect
     from doctor.playbooks import load_playbooks
 

@@ -16,7 +16,7 @@ import shutil
 from typing import Any
 
 from doctor.logscan.sources import FileSource, JournalSource, Source
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 
 DEFAULT_UNITS = ("patroni", "etcd", "postgresql*")
 PG_DEFAULT_LOG_DIRECTORY = "log"

@@ -6,39 +6,36 @@ from __future__ import annotations
 from typing import Any
 
 from doctor.facts import Facts
-from doctor.members import keys_read, leader_name, lsn_str, merged, primary_view
+from doctor.model import model_of
+from doctor.model.lsn import lsn_str
 from doctor.views import view
+
+SYNC_STATE_OF_ROLE = {"Sync Standby": "sync", "Leader": "leader", "Replica": "async"}
 
 
 @view("cluster")
 def cluster_view(facts: Facts) -> dict[str, Any] | None:
     if not facts.has("dcs") and not facts.has("patroni_api"):
         return None
-    rows = merged(facts)
-    init = facts.get("dcs.initialize") if keys_read(facts) else None
-    members = []
-    for m in rows:
-        members.append({
-            "name": m["name"], "host": m.get("host"), "port": m.get("port"), "role": m.get("role"),
-            "role_note": m.get("role_note"),
-            "state": m.get("state"), "timeline": m.get("timeline"),
-            "receive_lsn": lsn_str(m.get("receive_lsn")), "replay_lsn": lsn_str(m.get("replay_lsn")),
-            "lsn": lsn_str(m.get("lsn")), "lag_bytes": m.get("lag_bytes"),
-            "replay_lag_bytes": m.get("replay_lag_bytes"),
-            "sync_state": "sync" if m.get("role") == "Sync Standby" else ("leader" if m.get("role") == "Leader" else
-                                                                    "async" if m.get("role") == "Replica" else ""),
-            "tags": m.get("tags") or {}, "pending_restart": m.get("pending_restart", False),
-            "source": m.get("source"), "disagree": m.get("disagree") or [],
-            "rest_error": (m.get("rest_error") or {}).get("kind"),
-        })
-    cfg = facts.get("dcs.config")
+    model = model_of(facts)
+    init = facts.get("dcs.initialize") if facts.dcs_keys_read else None
+    members = [{
+        "name": m.name, "host": m.host, "port": m.port, "role": m.role, "role_note": m.role_note,
+        "state": m.state, "timeline": m.timeline,
+        "receive_lsn": lsn_str(m.receive_lsn), "replay_lsn": lsn_str(m.replay_lsn), "lsn": lsn_str(m.lsn),
+        "lag_bytes": m.lag_bytes, "replay_lag_bytes": m.replay_lag_bytes,
+        "sync_state": SYNC_STATE_OF_ROLE.get(m.role, ""),
+        "tags": m.tags, "pending_restart": m.pending_restart, "source": m.source, "disagree": list(m.disagree),
+        "rest_error": (m.rest_error or {}).get("kind"),
+    } for m in model.members]
+    cfg = facts.dcs_config
     return {
         "scope": facts.get("config.data.scope"),
         "system_identifier": init if init else ("initializing" if init == "" else None),
-        "leader": primary_view(facts)["leader"],
-        "dcs_leader": leader_name(facts),
-        "paused": bool(cfg.get("pause")) if isinstance(cfg, dict) else None,
-        "dcs_read": keys_read(facts),
+        "leader": model.writable_leader,
+        "dcs_leader": model.dcs_leader,
+        "paused": bool(cfg.get("pause")) if cfg is not None else None,
+        "dcs_read": facts.dcs_keys_read,
         "dcs_consistency": facts.get("dcs.keys_consistency"),
         "dcs_note": facts.get("dcs.keys_note"),
         "members": members,

@@ -13,7 +13,7 @@ import pytest
 
 from doctor.engine import CheckContext, load_checks
 from doctor.facts import Facts
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 from doctor.pipeline import analyze
 from tests.unit.conftest import load_facts
 

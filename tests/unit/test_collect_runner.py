@@ -18,10 +18,10 @@ from doctor.collect import CollectContext, CollectOptions, Collector, run_collec
 from doctor.collect.command import run_command
 from doctor.collect.deadline import Deadline
 from doctor.facts import Facts
-from doctor.node import NodeView
-from doctor.procs import node_patroni, node_postmasters
+from doctor.model.node import NodeView
+from doctor.model.processes import node_patroni, node_postmasters
 from doctor.redact import Redactor
-from doctor.resolved import as_resolved, node_data_dir
+from doctor.model.resolved import as_resolved, node_data_dir
 
 
 class FakeClock:

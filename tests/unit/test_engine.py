@@ -9,7 +9,7 @@ import textwrap
 from doctor import engine
 from doctor.engine import CheckContext, Finding, Verdict, diagnose, run_checks, verdict_of
 from doctor.facts import Facts, FactsVersionError
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 from doctor.playbooks import load_playbooks
 
 import pytest

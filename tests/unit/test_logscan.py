@@ -18,7 +18,7 @@ from doctor.logscan.parse import parse_line
 from doctor.logscan.regex import required_literals, to_ere
 from doctor.logscan.scan import Scanner
 from doctor.logscan.sources import FileSource, StdinSource, as_stream, read_blocks, SourceStats
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 from doctor.playbooks import load_playbooks
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from doctor.commands.preflight import apply_ignore, checklist, parse_ignore
 from doctor.facts import Facts
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 from doctor.pipeline import analyze
 from doctor.playbooks import load_playbooks
 from doctor.render.checklist import render_checklist

@@ -18,7 +18,10 @@ import pytest
 
 from doctor.facts import Facts
 from doctor.pipeline import analyze
-from doctor.replication import model, slot_name
+from doctor.model import model_of
+from doctor.model.patroni_rules import slot_name
+from doctor.model.replication import ReplicationState
+from doctor.model.rows import MemberRow
 from doctor.views.replication import replication_view
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,8 +49,14 @@ def ours(report: dict) -> set[str]:
     return {d["id"] for d in report["diagnoses"]} & OURS
 
 
-def row(facts: Facts, name: str) -> dict:
-    return next(r for r in model(facts)["members"] if r["name"] == name)
+def model(facts: Facts) -> ReplicationState:
+    return model_of(facts).replication
+
+
+def row(facts: Facts, name: str) -> MemberRow:
+    found = model(facts).row(name)
+    assert found is not None, name
+    return found
 
 
 # --------------------------------------------------------------------------- healthy
@@ -60,8 +69,8 @@ def test_healthy_async_cluster_has_no_replication_findings():
     mine = [f for f in report["findings"] if f["check"].startswith("replication.")]
     assert len(mine) == 5 and all(f["status"] == "ok" for f in mine), mine
     m = model(facts)
-    assert m["writes"]["status"] == "async"
-    assert m["failover"]["text"] == "candidates: node2 (lag 0 B), node3 (lag 0 B)"
+    assert m.writes.status == "async"
+    assert m.failover.text == "candidates: node2 (lag 0 B), node3 (lag 0 B)"
 
 
 def test_member_figures_are_the_servers_own():
@@ -71,12 +80,12 @@ def test_member_figures_are_the_servers_own():
     for name in ("node2", "node3"):
         r = row(facts, name)
         pos = pg[name]["position"]
-        assert r["receive_lsn"] == pos["receive_lsn"] and r["replay_lsn"] == pos["replay_lsn"]
+        assert r.receive_lsn == pos["receive_lsn"] and r.replay_lsn == pos["replay_lsn"]
         ws = next(w for w in pg["node1"]["stat_replication"] if w["application_name"] == name)
-        assert r["sync_state"] == ws["sync_state"] and r["walsender_state"] == ws["state"]
-        assert r["replay_lag_seconds"] == ws["replay_lag_seconds"]
-        assert r["replay_lag_bytes"] == pg["node1"]["position"]["current_lsn_bytes"] - pos["replay_lsn_bytes"]
-        assert r["slot"]["name"] == name and r["slot"]["active"] is True
+        assert r.sync_state == ws["sync_state"] and r.walsender_state == ws["state"]
+        assert r.replay_lag_seconds == ws["replay_lag_seconds"]
+        assert r.replay_lag_bytes == pg["node1"]["position"]["current_lsn_bytes"] - pos["replay_lsn_bytes"]
+        assert r.slot is not None and r.slot.name == name and r.slot.active is True
 
 
 # --------------------------------------------------------------------------- sync-standby-unavailable
@@ -112,7 +121,7 @@ def test_strict_sync_with_one_of_two_standbys_is_degraded_not_blocked():
     assert d["status"] == "warn"
     assert "acknowledged by 1 synchronous standby (node1) while synchronous_node_count is 2" in d["summary"]
     assert "--set synchronous_node_count=1" in "\n".join(d["fix"])
-    assert model(facts)["writes"]["status"] == "degraded"
+    assert model(facts).writes.status == "degraded"
 
 
 def test_synchronous_node_count_that_can_never_be_met():
@@ -122,7 +131,7 @@ def test_synchronous_node_count_that_can_never_be_met():
     report = judge(facts)
     d = diag(report, "sync-standby-unavailable")
     assert any("can never be satisfied with 3 members" in s for s in d["summaries"]), d["summaries"]
-    assert model(facts)["synchronous_node_count"]["satisfiable"] is False
+    assert model(facts).synchronous_node_count.satisfiable is False
 
 
 def test_every_replica_nosync_can_never_be_met():
@@ -142,9 +151,9 @@ def test_every_replica_nosync_can_never_be_met():
 def test_quorum_mode_roles_and_verdict():
     facts = load_facts("replication-quorum.json")
     m = model(facts)
-    assert {r["name"]: r["role"] for r in m["members"]} == {"node1": "Quorum Standby", "node2": "Leader",
+    assert {r.name: r.role for r in m.members} == {"node1": "Quorum Standby", "node2": "Leader",
                                                            "node3": "Quorum Standby"}
-    assert m["writes"]["text"] == "acknowledged by any 1 of 2 quorum standbys (node1, node3)"
+    assert m.writes.text == "acknowledged by any 1 of 2 quorum standbys (node1, node3)"
     assert not ours(judge(facts))
 
 
@@ -163,11 +172,11 @@ def test_paused_replay_is_replication_lag_with_the_real_byte_figure():
     assert "WAL replay is paused" in d["summary"]
     assert ('psql -h 127.0.7.13 -p 5432 -U postgres -d postgres -c "SELECT pg_wal_replay_resume();"'
             in "\n".join(d["fix"]))
-    assert row(facts, "node3")["replay_lag_bytes"] == expected
+    assert row(facts, "node3").replay_lag_bytes == expected
     # Patroni measures failover lag on max(received, replayed): node3 stays a candidate, with a note
-    f = model(facts)["failover"]
-    assert [c["name"] for c in f["candidates"]] == ["node2", "node3"]
-    assert "maintenance mode (paused)" in f["text"]
+    f = model(facts).failover
+    assert [c.name for c in f.candidates] == ["node2", "node3"]
+    assert "maintenance mode (paused)" in f.text
 
 
 def test_user_thresholds():
@@ -185,8 +194,8 @@ def test_lag_from_the_dcs_when_postgresql_cannot_be_reached():
     facts.data["replication"] = {"error": {"kind": "timeout", "message": "collector did not finish"}}
     r = row(facts, "node3")
     dcs_node3 = next(m for m in facts.get("dcs.members") if m["name"] == "node3")
-    assert r["lsn_source"] == "DCS" and r["lag_source"] == "DCS member key"
-    assert r["replay_lag_bytes"] == facts.get("dcs.status.optime") - dcs_node3["replay_lsn"]
+    assert r.lsn_source == "DCS" and r.lag_source == "DCS member key"
+    assert r.replay_lag_bytes == facts.get("dcs.status.optime") - dcs_node3["replay_lsn"]
     assert "replication-lag" in ours(judge(facts))
 
 
@@ -217,8 +226,8 @@ def test_lag_beyond_maximum_lag_on_failover_excludes():
     facts = load_facts("replication-healthy.json")
     facts.data["replication"]["members"]["node3"]["position"]["receive_lsn_bytes"] -= 41 * 1024 * 1024
     facts.data["replication"]["members"]["node3"]["position"]["replay_lsn_bytes"] -= 41 * 1024 * 1024
-    f = model(facts)["failover"]
-    assert f["text"] == "candidates: node2 (lag 0 B), node3 excluded (lag 41.0 MB > maximum_lag_on_failover 1.0 MB)"
+    f = model(facts).failover
+    assert f.text == "candidates: node2 (lag 0 B), node3 excluded (lag 41.0 MB > maximum_lag_on_failover 1.0 MB)"
 
 
 # --------------------------------------------------------------------------- slots
@@ -264,7 +273,7 @@ def test_running_replica_that_does_not_stream():
     assert d["status"] == "fail"
     assert "node1 is running as a replica but not streaming from node2: its WAL receiver is 'waiting'" in d["summary"]
     assert "patronictl -c /var/tmp/lab-dev7/node1/patroni.yml reinit postgres node1" in "\n".join(d["fix"])
-    assert "node1 excluded (not streaming (state running))" in model(facts)["failover"]["text"]
+    assert "node1 excluded (not streaming (state running))" in model(facts).failover.text
 
 
 # --------------------------------------------------------------------------- the view's JSON
@@ -323,16 +332,18 @@ def test_stale_leader_key_is_not_taken_for_a_writable_primary():
     facts = load_facts("dcs-quorum-lost.stale-leader.json")
     assert facts.get("dcs.leader") == "node1" and facts.get("dcs.keys_consistency") == "serializable"
     m = model(facts)
-    roles = {r["name"]: r["role"] for r in m["members"]}
+    roles = {r.name: r.role for r in m.members}
     assert "Leader" not in roles.values(), roles
-    node1 = next(r for r in m["members"] if r["name"] == "node1")
-    assert node1["role_note"] == "DCS: Leader, stale"
-    assert any("pg_is_in_recovery() = true" in x for x in node1["disagree"])
-    assert m["writes"]["status"] == "blocked"
-    assert m["writes"]["text"].startswith("BLOCKED: no writable primary") and "node1 leader" in m["writes"]["text"]
-    assert m["failover"]["status"] == "unknown" and m["failover"]["candidates"] == []
-    assert "etcd has no quorum" in m["failover"]["text"]
-    assert all(r["failover"]["candidate"] is None for r in m["members"])
+    node1 = row(facts, "node1")
+    assert node1.role_note == "DCS: Leader, stale"
+    assert any("pg_is_in_recovery() = true" in x for x in node1.disagree or [])
+    assert m.writes.status == "blocked"
+    assert m.writes.text.startswith("BLOCKED: no writable primary") and "node1 leader" in m.writes.text
+    assert m.failover.status == "unknown" and m.failover.candidates == []
+    assert "etcd has no quorum" in m.failover.text
+    assert all(r.failover is not None and r.failover.candidate is None for r in m.members)
+    # the two leaders the model keeps apart: the key's holder and the writable primary (none here)
+    assert model_of(facts).dcs_leader == "node1" and model_of(facts).writable_leader is None
 
 
 def test_stale_dcs_verdict_is_not_healthy_and_claims_nothing_from_stale_keys():
@@ -362,6 +373,6 @@ def test_unreadable_dcs_writes_verdict_says_what_was_reached():
     # dcs-unreachable.json (cluster checks' fixture): every etcd member stopped, facts on node1, whose
     # REST says replica; the other members are unknown, so writes are unknown, not "no leader"
     facts = load_facts("dcs-unreachable.json")
-    w = model(facts)["writes"]
-    assert w["status"] == "unknown"
-    assert "etcd has no quorum" in w["text"] and "node1: REST role replica" in w["text"]
+    w = model(facts).writes
+    assert w.status == "unknown"
+    assert "etcd has no quorum" in w.text and "node1: REST role replica" in w.text

@@ -27,7 +27,7 @@ from doctor.collect.preflight.install import debian_clusters, patroni_install, p
 from doctor.collect.preflight.network import etcd_runs_here, extra_etcd_members, firewall, peer_specs, probe_peers
 from doctor.collect.system import expected_pg_user
 from doctor.errors import error_data
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 
 
 def _merge_dcs_peers(peers: list[dict[str, Any]], node: NodeView, given: list[str], dcs: dict[str, Any]) -> None:

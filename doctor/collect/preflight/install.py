@@ -20,7 +20,7 @@ from doctor.collect.deadline import Deadline
 from doctor.collect.preflight.access import path_access
 from doctor.collect.system import PG_BIN_GLOBS, find_pg_bin_dir
 from doctor.errors import error_data
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 
 PG_TOOLS = ("postgres", "pg_ctl", "initdb", "pg_basebackup", "pg_rewind", "pg_controldata")
 UNIT_PATHS = ("/etc/systemd/system/patroni.service", "/lib/systemd/system/patroni.service",

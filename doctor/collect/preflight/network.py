@@ -25,7 +25,7 @@ from doctor.collect.command import run_command
 from doctor.collect.deadline import GRACE, Deadline
 from doctor.errors import error_data
 from doctor.etcd import client_for, probe
-from doctor.node import NodeView, split_host_port
+from doctor.model.node import NodeView, split_host_port
 
 DEFAULT_PEER_PORTS = {"postgresql": 5432, "restapi": 8008, "etcd": 2379}
 

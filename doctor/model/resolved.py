@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from doctor.facts import Facts
-from doctor.node import NodeView
+from doctor.model.node import NodeView
 
 
 def as_resolved(path: str | None, recorded: str | None) -> str | None:

@@ -1,15 +1,18 @@
-"""Shared judgement about processes seen in the facts (used by several checks)."""
+"""Judgement about the processes the system collector saw, shared by several checks: which Patroni
+runs this node's config, which postmasters run on its data directory, and whether Patroni started them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from doctor.facts import Facts
-from doctor.node import NodeView
-from doctor.resolved import node_config, node_data_dir
+from doctor.model.node import NodeView
+from doctor.model.resolved import node_config, node_data_dir
+
+Process = dict[str, Any]  # one entry of ``system.processes.*`` as the system collector wrote it
 
 
-def describe(proc: dict[str, Any]) -> str:
+def describe(proc: Process) -> str:
     """'python3 (pid 4242, user nobody): python3 -m http.server 8008'."""
     cmd = " ".join(proc.get("cmdline") or [])
     if len(cmd) > 160:
@@ -17,7 +20,7 @@ def describe(proc: dict[str, Any]) -> str:
     return f"{proc.get('name') or '?'} (pid {proc.get('pid')}, user {proc.get('user') or '?'})" + (f": {cmd}" if cmd else "")
 
 
-def node_patroni(facts: Facts, node: NodeView) -> list[dict[str, Any]]:
+def node_patroni(facts: Facts, node: NodeView) -> list[Process]:
     """The Patroni processes that run this node's config."""
     procs = facts.get("system.processes.patroni") or []
     if not node.config_path:
@@ -31,12 +34,12 @@ def node_patroni(facts: Facts, node: NodeView) -> list[dict[str, Any]]:
     return unknown if len(procs) == 1 and unknown else []
 
 
-def postmaster_is_patroni_managed(pm: dict[str, Any]) -> bool:
+def postmaster_is_patroni_managed(pm: Process) -> bool:
     """Patroni starts postgres with ``--config-file=`` and its controlled GUCs on the command line."""
     return bool(pm.get("patroni_style_args"))
 
 
-def node_postmasters(facts: Facts, node: NodeView) -> list[dict[str, Any]]:
+def node_postmasters(facts: Facts, node: NodeView) -> list[Process]:
     """The postmasters running on this node's data dir (whoever started them)."""
     if not node.data_dir:
         return []
