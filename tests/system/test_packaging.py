@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,13 @@ def _bare_interpreter() -> str:
 
 
 def test_installed_wheel_ships_every_playbook(tmp_path):
+    # Built from a clean copy: an in-tree build would leave build/ in the checkout, and a stale build/lib
+    # (modules since moved) would end up in the wheel.
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info",
+                                                                 "__pycache__", ".pytest_cache", "artifacts"))
     wheels = tmp_path / "wheels"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
                            capture_output=True, text=True, cwd=str(tmp_path))
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = wheels.glob("pgdoctor-*.whl")
