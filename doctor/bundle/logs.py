@@ -5,7 +5,9 @@ the config's ``log.dir`` (Patroni), PostgreSQL's ``log_directory`` under the dat
 files named with ``--log-file``, and the journal of the ``patroni`` unit where systemd
 runs. Files older than ``--since`` are left out; a file bigger than what is left of
 the cap keeps its newest part. Every excerpt is redacted before it is packed. A file
-that cannot be read is recorded with the reason, and the bundle goes on.
+that cannot be read is recorded with the reason, and the bundle goes on. Only regular
+files are read (a device or FIFO named with ``--log-file`` is recorded as not collected),
+and past the command's deadline the remaining files are left out, each with that reason.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import gzip
 import os
 import re
 import shutil
+import stat
 import subprocess
 import time
 from collections import deque
@@ -23,6 +26,7 @@ from typing import Any, Iterable
 
 from doctor.errors import error_data
 from doctor.facts import Facts
+from doctor.logscan.deadline import DeadlineReached, passed, time_left
 from doctor.node import NodeView
 from doctor.redact import Redactor
 
@@ -111,13 +115,15 @@ def candidate_files(facts: Facts, extra: Iterable[str] = ()) -> tuple[list[str],
     return seen, problems
 
 
-def _tail_bytes(path: str, limit: int) -> tuple[bytes, int, bool]:
+def _tail_bytes(path: str, limit: int, deadline: float | None = None) -> tuple[bytes, int, bool]:
     """The last ``limit`` bytes of a file (decompressed for .gz), its full size, and whether it was cut."""
     if path.endswith(".gz"):
         buf: deque[bytes] = deque()
         kept = total = 0
         with gzip.open(path, "rb") as fh:
             while True:
+                if passed(deadline):  # a small .gz can expand to gigabytes
+                    raise DeadlineReached()
                 chunk = fh.read(1 << 20)
                 if not chunk:
                     break
@@ -172,14 +178,15 @@ def bundle_name(path: str) -> str:
     return "logs/" + re.sub(r"[^A-Za-z0-9._/-]", "_", name)
 
 
-def journal_excerpt(unit: str, since_seconds: float, limit: int) -> tuple[bytes | None, dict[str, Any] | None]:
+def journal_excerpt(unit: str, since_seconds: float, limit: int,
+                    timeout: float = JOURNAL_TIMEOUT) -> tuple[bytes | None, dict[str, Any] | None]:
     """The unit's journal since ``since_seconds`` ago (newest ``limit`` bytes), or the reason it is missing."""
     exe = shutil.which("journalctl")
     if not exe or not os.path.isdir("/run/systemd/system"):
         return None, None  # no systemd here: nothing to say
     try:
         proc = subprocess.run([exe, "-u", unit, "--since", f"-{int(since_seconds)}s", "--no-pager", "-o", "short-iso"],
-                              capture_output=True, timeout=JOURNAL_TIMEOUT, stdin=subprocess.DEVNULL)
+                              capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, {"what": f"journal of unit {unit}", "error": error_data(exc)}
     if proc.returncode != 0:
@@ -190,8 +197,8 @@ def journal_excerpt(unit: str, since_seconds: float, limit: int) -> tuple[bytes 
 
 
 def harvest(facts: Facts, redactor: Redactor, since_seconds: float, max_bytes: int,
-            extra_files: Iterable[str] = (), now: float | None = None) -> LogHarvest:
-    """Read, bound and redact the logs for a bundle."""
+            extra_files: Iterable[str] = (), now: float | None = None, deadline: float | None = None) -> LogHarvest:
+    """Read, bound and redact the logs for a bundle; stop at ``deadline`` (monotonic seconds)."""
     now = time.time() if now is None else now
     cutoff = now - since_seconds
     out = LogHarvest()
@@ -204,6 +211,10 @@ def harvest(facts: Facts, redactor: Redactor, since_seconds: float, max_bytes: i
         except OSError as exc:
             out.not_collected.append({"what": f"log file {path}", "error": error_data(exc)})
             continue
+        if not stat.S_ISREG(st.st_mode):  # /dev/urandom never ends; a FIFO may never start
+            out.not_collected.append({"what": f"log file {path}", "error": {
+                "kind": "not a regular file", "message": f"{path} is not a regular file (a device, FIFO or socket)"}})
+            continue
         if st.st_mtime < cutoff:
             out.left_out.append({"file": path, "reason": "not written since --since"})
             continue
@@ -213,8 +224,14 @@ def harvest(facts: Facts, redactor: Redactor, since_seconds: float, max_bytes: i
         if remaining <= 0:
             out.left_out.append({"file": path, "reason": "size cap (--max-log-mb) reached"})
             continue
+        if passed(deadline):
+            out.left_out.append({"file": path, "reason": "time limit (--deadline) reached"})
+            continue
         try:
-            raw, size, cut = _tail_bytes(path, remaining)
+            raw, size, cut = _tail_bytes(path, remaining, deadline)
+        except DeadlineReached:
+            out.left_out.append({"file": path, "reason": "time limit (--deadline) reached while reading it"})
+            continue
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             out.not_collected.append({"what": f"log file {path}", "error": error_data(exc)})
             continue
@@ -227,8 +244,12 @@ def harvest(facts: Facts, redactor: Redactor, since_seconds: float, max_bytes: i
         remaining -= len(raw)
         out.excerpts.append(LogExcerpt(source=path, name=name, text=redacted, size=size, kept=len(text.encode()),
                                        truncated=cut, since_cut_lines=dropped))
-    if remaining > 0:
-        data, problem = journal_excerpt("patroni", since_seconds, remaining)
+    if remaining > 0 and passed(deadline):
+        out.left_out.append({"file": "journalctl -u patroni", "reason": "time limit (--deadline) reached"})
+    elif remaining > 0:
+        left = time_left(deadline)
+        data, problem = journal_excerpt("patroni", since_seconds, remaining,
+                                        JOURNAL_TIMEOUT if left is None else max(1.0, min(JOURNAL_TIMEOUT, left)))
         if problem:
             out.not_collected.append(problem)
         elif data:

@@ -56,6 +56,7 @@ class BundleOptions:
     timeout: float = 5.0
     pg_user: str | None = None
     log_files: list[str] = field(default_factory=list)
+    deadline: float | None = None  # monotonic end time (--deadline): log files not read by then are left out
 
 
 @dataclass
@@ -255,7 +256,8 @@ def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
 
     say("gathering logs and system facts")
     files = _Files(redactor)
-    harvest = bundle_logs.harvest(facts, redactor, opts.since_seconds, opts.max_log_bytes, opts.log_files)
+    harvest = bundle_logs.harvest(facts, redactor, opts.since_seconds, opts.max_log_bytes, opts.log_files,
+                                  deadline=opts.deadline)
     host_files, host_problems = host_facts.gather(facts.get("system"), redactor)
     tls_meta, tls_contents = tls_files(config, redactor)
 

@@ -36,7 +36,7 @@ def collect_logs(ctx: CollectContext) -> dict[str, Any]:
 
     # leave a margin inside the collectors' shared deadline (timeout * 2 + 2)
     scanner = Scanner(patterns_from(load_playbooks(opts.playbook_dirs)), since=since, until=until, redact=redact,
-                      deadline=started + max(1.0, opts.timeout * 2 - 0.5))
+                      deadline=started + max(1.0, opts.timeout * 2 - 0.5), node_values=node.template_values())
     scanner.notes.extend(notes)
     scanner.scan(sources)
     facts = scanner.facts()
