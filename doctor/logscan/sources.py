@@ -233,8 +233,8 @@ class PipeStream(io.RawIOBase):
     def readinto(self, buf) -> int:  # type: ignore[override]
         while True:
             left = time_left(self._deadline)
-            # A FIFO opened without a writer reports nothing (not even EOF) until one comes: wait in
-            # slices, so the deadline is honoured exactly.
+            # A FIFO opened without a writer reports nothing (not even EOF) until one comes: wait for
+            # data, EOF or the deadline, whichever is first.
             ready = self._poll.poll(None if left is None else int(min(left, 3600.0) * 1000) + 1)
             if not ready:
                 if passed(self._deadline):
