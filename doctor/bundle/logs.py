@@ -5,9 +5,10 @@ the config's ``log.dir`` (Patroni), PostgreSQL's ``log_directory`` under the dat
 files named with ``--log-file``, and the journal of the ``patroni`` unit where systemd
 runs. Files older than ``--since`` are left out; a file bigger than what is left of
 the cap keeps its newest part. Every excerpt is redacted before it is packed. A file
-that cannot be read is recorded with the reason, and the bundle goes on. All of it runs
-within the bundle command's ``Deadline``: once it is spent, the files not yet read are
-left out with that reason.
+that cannot be read is recorded with the reason, and the bundle goes on. Only regular
+files are read (a device or FIFO named with ``--log-file`` is recorded as not collected).
+All of it runs within the bundle command's ``Deadline``: once it is spent, the files not
+yet read are left out with that reason.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import gzip
 import os
 import re
 import shutil
+import stat
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -209,6 +211,10 @@ def harvest(facts: Facts, redactor: Redactor, since_seconds: float, max_bytes: i
             st = os.stat(path)
         except OSError as exc:
             out.not_collected.append({"what": f"log file {path}", "error": error_data(exc)})
+            continue
+        if not stat.S_ISREG(st.st_mode):  # /dev/urandom never ends; a FIFO may never start
+            out.not_collected.append({"what": f"log file {path}", "error": {
+                "kind": "not a regular file", "message": f"{path} is not a regular file (a device, FIFO or socket)"}})
             continue
         if st.st_mtime < cutoff:
             out.left_out.append({"file": path, "reason": "not written since --since"})

@@ -4,6 +4,13 @@ Reads the archive in memory (nothing is extracted to disk, so a hostile archive
 cannot write outside), checks ``facts.json`` against its sha256 in the manifest,
 and loads the snapshot. Every way a file can fail to be a usable bundle becomes one
 ``BundleError`` line; a snapshot from another pgdoctor raises ``FactsVersionError``.
+
+Bounded whatever the archive holds: a member is read only up to its cap (``facts.json``
+``MAX_FACTS``, ``manifest.json`` ``MAX_MANIFEST``, any other ``MAX_MEMBER``), so a small
+archive that expands to gigabytes is refused in one line instead of filling memory; at most
+``MAX_LISTED`` member names are kept; and reading stops at the command's deadline. What
+was not read past a cap or the deadline, when the bundle is still usable, is in
+``Bundle.notes``.
 """
 
 from __future__ import annotations
@@ -13,15 +20,25 @@ import hashlib
 import json
 import tarfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from doctor.bundle import BundleError
 from doctor.facts import Facts, FactsVersionError
+from doctor.logscan.deadline import passed
 
-# Larger members are not read: a facts snapshot is a few MB at most.
-MAX_MEMBER = 512 * 1024 * 1024
+# A facts snapshot is a few MB at most (its log part is bounded, see doctor.logscan.scan); its JSON
+# takes several times its size in memory, so the cap keeps `analyze` within a few hundred MB.
+MAX_FACTS = 32 * 1024 * 1024
+MAX_MANIFEST = 8 * 1024 * 1024
+MAX_MEMBER = 64 * 1024 * 1024  # any other member asked for
+MAX_LISTED = 10_000  # member names kept
+_CHUNK = 1024 * 1024
+
+
+def member_cap(name: str) -> int:
+    return {"facts.json": MAX_FACTS, "manifest.json": MAX_MANIFEST}.get(name, MAX_MEMBER)
 
 
 @dataclass
@@ -30,6 +47,7 @@ class Bundle:
     manifest: dict[str, Any]
     facts: Facts
     names: list[str]
+    notes: list[str] = field(default_factory=list)  # what was not read (past a cap, the deadline)
 
 
 def _strip_top(name: str) -> str:
@@ -37,25 +55,86 @@ def _strip_top(name: str) -> str:
     return parts[1] if len(parts) == 2 else parts[0]
 
 
-def read_members(path: str, wanted: tuple[str, ...] = ("manifest.json", "facts.json")) -> tuple[dict[str, bytes], list[str]]:
-    """The wanted members' bytes (by name below the top directory) and the list of every member."""
+def _check_regular(path: str) -> Path:
     p = Path(path)
     if not p.exists():
         raise BundleError(f"{path} does not exist")
     if p.is_dir():
         raise BundleError(f"{path} is a directory; give the bundle's .tar.gz file")
+    if not p.is_file():  # a device never ends, a FIFO may never start
+        raise BundleError(f"{path} is not a regular file; give the bundle's .tar.gz file")
+    return p
+
+
+def _too_large(path: str, name: str, size: int) -> BundleError:
+    return BundleError(f"{path}: {name} is {_mib(size)} MiB, more than the {_mib(member_cap(name))} MiB "
+                       "a pgdoctor bundle file can be; not read")
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f}" if n >= 1024 * 1024 else f"{n / (1024 * 1024):.2f}"
+
+
+def _read_capped(tar: tarfile.TarFile, member: tarfile.TarInfo, cap: int, deadline: float | None) -> bytes | None:
+    """A member's bytes, read in chunks; None when the deadline came first."""
+    fh = tar.extractfile(member)
+    if fh is None:
+        return b""
+    parts: list[bytes] = []
+    got = 0
+    while got <= cap:
+        if passed(deadline):
+            return None
+        chunk = fh.read(min(_CHUNK, cap + 1 - got))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def read_members(path: str, wanted: tuple[str, ...] = ("manifest.json", "facts.json"),
+                 deadline: float | None = None, notes: list[str] | None = None
+                 ) -> tuple[dict[str, bytes], list[str]]:
+    """The wanted members' bytes (by name below the top directory) and the list of every member.
+
+    A wanted member over its cap raises ``BundleError``; so does the deadline before every wanted
+    member was read. Past the deadline with all of them read, or past ``MAX_LISTED`` names, the
+    rest of the archive is left and ``notes`` says so.
+    """
+    _check_regular(path)
+    notes = notes if notes is not None else []
     found: dict[str, bytes] = {}
     names: list[str] = []
+    unlisted = 0
     try:
         with tarfile.open(path, mode="r:gz") as tar:
-            for member in tar:  # reads the whole archive: a truncated one fails here
+            while True:
+                if passed(deadline):
+                    missing = [w for w in wanted if w not in found]
+                    if missing:
+                        raise BundleError(f"{path}: stopped at the time limit (--deadline) after {len(names)} "
+                                          f"member(s); {' and '.join(missing)} not reached")
+                    notes.append("the time limit (--deadline) came before the end of the archive: the members "
+                                  "after the last one listed were not checked")
+                    break
+                member = tar.next()  # reads the whole archive: a truncated one fails here
+                if member is None:
+                    break
                 short = _strip_top(member.name)
-                names.append(short)
+                if len(names) < MAX_LISTED:
+                    names.append(short)
+                else:
+                    unlisted += 1
                 if short in wanted and member.isfile():
-                    if member.size > MAX_MEMBER:
-                        raise BundleError(f"{path}: {short} is {member.size} bytes, too large to be a pgdoctor file")
-                    fh = tar.extractfile(member)
-                    found[short] = fh.read() if fh else b""
+                    if member.size > member_cap(short):
+                        raise _too_large(path, short, member.size)
+                    data = _read_capped(tar, member, member_cap(short), deadline)
+                    if data is None:
+                        continue  # the deadline: reported at the top of the loop
+                    if len(data) > member_cap(short):
+                        raise _too_large(path, short, len(data))
+                    found[short] = data
     except BundleError:
         raise
     except tarfile.ReadError as exc:
@@ -67,29 +146,49 @@ def read_members(path: str, wanted: tuple[str, ...] = ("manifest.json", "facts.j
         raise BundleError(f"{path} is truncated or corrupt ({exc or type(exc).__name__}); copy it again") from None
     except OSError as exc:
         raise BundleError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if unlisted:
+        notes.append(f"the archive has {unlisted} more member(s) than the {MAX_LISTED} listed")
     return found, names
 
 
-def open_bundle(path: str) -> Bundle:
-    """Load a bundle's manifest and facts; a bare facts.json is accepted too."""
-    p = Path(path)
+def _load_facts(text: str, path: str) -> Facts:
     try:
-        head = p.open("rb").read(1) if p.is_file() else b""
+        return Facts.from_json(text)
+    except RecursionError:
+        raise BundleError(f"{path}: facts.json is nested too deeply to be a pgdoctor facts file") from None
+
+
+def open_bundle(path: str, deadline: float | None = None) -> Bundle:
+    """Load a bundle's manifest and facts; a bare facts.json is accepted too.
+
+    ``deadline`` (monotonic seconds): reading the archive stops there (see ``read_members``).
+    """
+    p = _check_regular(path)
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(1)
+            size = p.stat().st_size
+            if head == b"{":
+                if size > MAX_FACTS:
+                    raise _too_large(path, "facts.json", size)
+                text = fh.read(MAX_FACTS)  # the first byte is already read
+                text = head + text
     except OSError as exc:
         raise BundleError(f"cannot read {path}: {exc.strerror or exc}") from None
     if head == b"{":
         try:
-            facts = Facts.from_json(p.read_text(encoding="utf-8", errors="replace"))
+            facts = _load_facts(text.decode("utf-8", "replace"), path)
         except FactsVersionError as exc:
             raise FactsVersionError(f"{path}: {exc}") from None
         return Bundle(path=path, manifest={}, facts=facts, names=["facts.json"])
-    found, names = read_members(path)
+    notes: list[str] = []
+    found, names = read_members(path, deadline=deadline, notes=notes)
     if "manifest.json" not in found or "facts.json" not in found:
         missing = [n for n in ("manifest.json", "facts.json") if n not in found]
         raise BundleError(f"{path} is not a pgdoctor bundle: it has no {' or '.join(missing)}")
     try:
         manifest = json.loads(found["manifest.json"])
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BundleError(f"{path} is corrupt: manifest.json is not JSON") from None
     if not isinstance(manifest, dict) or manifest.get("format") != "pgdoctor-bundle":
         raise BundleError(f"{path} is not a pgdoctor bundle: manifest.json has no format 'pgdoctor-bundle'")
@@ -98,8 +197,8 @@ def open_bundle(path: str) -> Bundle:
     if expected.get("facts.json") and expected["facts.json"] != digest:
         raise BundleError(f"{path} is corrupt: facts.json does not match its sha256 in manifest.json")
     try:
-        facts = Facts.from_json(found["facts.json"].decode("utf-8", "replace"))
+        facts = _load_facts(found["facts.json"].decode("utf-8", "replace"), path)
     except FactsVersionError as exc:
         made_by = manifest.get("pgdoctor_version")
         raise FactsVersionError(f"{path} (made by pgdoctor {made_by or '?'}): {exc}") from None
-    return Bundle(path=path, manifest=manifest, facts=facts, names=names)
+    return Bundle(path=path, manifest=manifest, facts=facts, names=names, notes=notes)

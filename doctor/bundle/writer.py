@@ -57,6 +57,7 @@ class BundleOptions:
     timeout: float = 5.0
     pg_user: str | None = None
     log_files: list[str] = field(default_factory=list)
+    deadline: float | None = None  # monotonic end time (--deadline): log files not read by then are left out
 
 
 @dataclass
@@ -236,6 +237,8 @@ def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
 
     started = time.monotonic()
     deadline = Deadline.for_command(opts.timeout, "bundle")  # the collection, then the bundle's own gathering
+    if opts.deadline is not None:  # --deadline, when shorter, ends the whole command sooner
+        deadline.end = min(deadline.end, opts.deadline)
     say = progress or (lambda _msg: None)
     when = _now()
     hostname = socket.gethostname()

@@ -36,7 +36,7 @@ def collect_logs(ctx: CollectContext) -> dict[str, Any]:
 
     # the "logs" share keeps a margin inside the collection's deadline to record what was found
     scanner = Scanner(patterns_from(load_playbooks(opts.playbook_dirs)), since=since, until=until, redact=redact,
-                      deadline=time.monotonic() + ctx.deadline.share("logs"))
+                      deadline=time.monotonic() + ctx.deadline.share("logs"), node_values=node.template_values())
     scanner.notes.extend(notes)
     scanner.scan(sources)
     facts = scanner.facts()

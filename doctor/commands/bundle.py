@@ -10,6 +10,7 @@ import typer
 
 from doctor.cli import ConfigOpt, Format, TimeoutOpt, app, emit_report
 from doctor.errors import UsageError
+from doctor.logscan.deadline import DEADLINE_HELP, DEFAULT_DEADLINE, deadline_after
 
 
 @app.command()
@@ -23,6 +24,7 @@ def bundle(
     timeout: float = TimeoutOpt,
     pg_user: Optional[str] = typer.Option(None, "--pg-user", help="OS user that must own the data dir."),
     log_file: Optional[list[str]] = typer.Option(None, "--log-file", help="Also include this log file (repeatable)."),
+    deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", min=0.1, help=DEADLINE_HELP),
 ) -> None:
     """Write a support bundle: facts, report, redacted config, logs, DCS, REST API, PostgreSQL and system facts.
 
@@ -47,7 +49,7 @@ def bundle(
         raise UsageError(str(exc)) from None
     opts = BundleOptions(config_path=config, output=output, since=since, since_seconds=since_seconds,
                          max_log_bytes=int(max_log_mb * 1024 * 1024), timeout=timeout, pg_user=pg_user,
-                         log_files=list(log_file or []))
+                         log_files=list(log_file or []), deadline=deadline_after(deadline))
     console = make_console(stderr=True)
     try:
         if sys.stderr.isatty():
@@ -72,6 +74,7 @@ def analyze(
     format: Format = typer.Option(Format.text, "--format", "-f", help="text, json or html."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the report to this file."),
     playbooks: Optional[list[str]] = typer.Option(None, "--playbooks", help="A directory of your own playbooks."),
+    deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", min=0.1, help=DEADLINE_HELP),
 ) -> None:
     """Diagnose a bundle on any machine: the same checks and playbooks, from the bundle alone.
 
@@ -88,7 +91,7 @@ def analyze(
     from doctor.pipeline import analyze as analyze_facts
 
     try:
-        opened = open_bundle(bundle_path)
+        opened = open_bundle(bundle_path, deadline=deadline_after(deadline))
     except BundleError as exc:
         raise UsageError(str(exc)) from None
     report = analyze_facts(opened.facts, command="analyze", profiles=("run", "replication"), playbook_dirs=playbooks)
@@ -105,6 +108,6 @@ def bundle_source(opened) -> dict:
             "member": node.get("name") or (opened.facts.get("config.data") or {}).get("name"),
             "scope": node.get("scope") or (opened.facts.get("config.data") or {}).get("scope"),
             "collected_at": manifest.get("collected_at") or opened.facts.get("collected_at"),
-            "created_at": manifest.get("created_at")}
+            "created_at": manifest.get("created_at"), **({"notes": opened.notes} if opened.notes else {})}
 
 

@@ -15,6 +15,7 @@ import typer
 
 from doctor.cli import Format, app
 from doctor.errors import UsageError
+from doctor.logscan.deadline import DEADLINE_HELP, DEFAULT_DEADLINE, deadline_after
 
 ENGINES = ("auto", "hyperscan", "re")
 
@@ -33,19 +34,22 @@ def build_sources(files: list[str], units: list[str], since: float | None, until
 
 
 def analyze_logs(sources: list, since: float | None = None, until: float | None = None, engine: str = "auto",
-                 node_config: dict[str, Any] | None = None, config_path: str | None = None):
+                 node_config: dict[str, Any] | None = None, config_path: str | None = None,
+                 deadline: float | None = None):
     """Scan ``sources`` and judge the matches: a pipeline Report with only log diagnoses."""
     from doctor.facts import FACTS_VERSION, Facts
     from doctor.logscan import mark_ages, patterns_from
     from doctor.logscan.scan import Scanner
     from doctor.pipeline import analyze
+    from doctor.model.node import NodeView
     from doctor.redact import Redactor, collect_secrets
 
     redactor = Redactor()
     for secret in collect_secrets(node_config or {}):
         redactor.remember(secret)
     scanner = Scanner(patterns_from(), engine=engine, since=since, until=until,
-                      redact=lambda s: redactor.text(s, "logs"))
+                      redact=lambda s: redactor.text(s, "logs"), deadline=deadline,
+                      node_values=NodeView(node_config or {}).template_values())
     scanner.scan(sources)
     data: dict[str, Any] = {"version": FACTS_VERSION, "logs": scanner.facts()}
     mark_ages(data["logs"].get("matches") or [])
@@ -92,6 +96,7 @@ def logs_command(
     config: Optional[str] = typer.Option(None, "-c", "--config-file", help="The node's patroni.yml, to fill the fixes with its values."),
     engine: str = typer.Option("auto", "--engine", help="Pattern engine: auto, hyperscan or re (the pure-Python fallback)."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds allowed for each journalctl call."),
+    deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", min=0.1, help=DEADLINE_HELP),
 ) -> None:
     """Analyze logs only: known Patroni, PostgreSQL and etcd messages, diagnoses with fixes, and the event timeline.
 
@@ -105,6 +110,7 @@ def logs_command(
     """
     from doctor.logscan.timeparse import time_bound
 
+    end = deadline_after(deadline)
     if engine not in ENGINES:
         raise UsageError(f"--engine must be one of {', '.join(ENGINES)}")
     try:
@@ -126,7 +132,7 @@ def logs_command(
     sources = build_sources(files, units, since_ts, until_ts, timeout)
     try:
         report = analyze_logs(sources, since_ts, until_ts, engine, node_config,
-                              os.path.realpath(config) if config else None)
+                              os.path.realpath(config) if config else None, deadline=end)
     except RuntimeError as exc:  # e.g. --engine hyperscan without the module
         raise UsageError(str(exc)) from None
     nothing = nothing_read(files, units, report.extra["logs"]["sources"])

@@ -5,6 +5,10 @@ Patroni's ``%(asctime)s %(levelname)s:`` or PostgreSQL's ``log_line_prefix`` or 
 capnslog/zap format), and whatever cannot be recognised is kept as a bare message.
 Structured lines (journal ``-o json``, PostgreSQL jsonlog and csvlog, zap JSON) are
 decoded first, because their message text is escaped inside the line.
+
+A line that cannot be made sense of at all — JSON nested thousands deep, a timestamp
+that is no time (``"ts": 1e20``, NaN, negative) — raises ``ParseError``; the scanner skips
+and counts it, and reads on.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ import re
 from dataclasses import dataclass
 
 KINDS = ("patroni", "postgres", "etcd", "pg_basebackup", "pg_rewind")
+MAX_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z, the last second datetime can show
+
+
+class ParseError(ValueError):
+    """A line that is no usable log line; the message says why (it becomes a per-source count)."""
 
 
 @dataclass
@@ -81,7 +90,21 @@ def _stamp(date: str, clock: str, frac: str | None, tz: str | None) -> tuple[str
     if offset is not None:
         dt = dt.replace(tzinfo=offset)
         iso = dt.isoformat()
-    return iso, dt.timestamp()  # a naive time is taken as this machine's local time
+    try:
+        return iso, dt.timestamp()  # a naive time is taken as this machine's local time
+    except (OverflowError, OSError, ValueError):  # year 1 or 9999 at the edge of a time zone
+        return iso, None
+
+
+def epoch_time(value: object) -> tuple[str, float]:
+    """ISO text and epoch seconds for a numeric timestamp; ParseError when it is no time at all."""
+    try:
+        ts = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise ParseError("timestamp is not a number") from None
+    if not 0.0 < ts <= MAX_EPOCH:  # also false for NaN
+        raise ParseError("timestamp out of range")
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(), ts
 
 
 def _from_match(m: re.Match[str]) -> tuple[str, float | None]:
@@ -150,8 +173,7 @@ def parse_line(text: str, source_kind: str | None = None) -> Line:
         else:
             em = _EPOCH.match(prefix)
             if em:
-                ts = float(f"{em.group('epoch')}.{em.group('frac') or 0}")
-                time = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat()
+                time, ts = epoch_time(f"{em.group('epoch')}.{em.group('frac') or 0}")
         return Line(text[m.end():], time, ts, m.group("level"), "postgres")
     lm = _LEADING_TIME.match(text)
     if lm:
@@ -186,6 +208,8 @@ def _text_of(value: object) -> str:
 def _parse_json(text: str) -> Line | None:
     try:
         doc = json.loads(text)
+    except RecursionError:  # the C decoder stops at the interpreter's recursion limit: no crash, no line
+        raise ParseError("JSON nested too deeply") from None
     except ValueError:
         return None
     if not isinstance(doc, dict):
@@ -195,12 +219,12 @@ def _parse_json(text: str) -> Line | None:
         text = _text_of(doc["MESSAGE"])
         inner = parse_line(text, ident_kind(ident))
         inner.raw = text
-        if inner.ts is None:
+        if inner.ts is None and doc.get("__REALTIME_TIMESTAMP") is not None:
             try:
-                inner.ts = int(doc.get("__REALTIME_TIMESTAMP")) / 1e6
-                inner.time = _dt.datetime.fromtimestamp(inner.ts, _dt.timezone.utc).isoformat()
-            except (TypeError, ValueError):
-                pass
+                seconds = int(doc["__REALTIME_TIMESTAMP"]) / 1e6
+            except (TypeError, ValueError, OverflowError):
+                raise ParseError("timestamp is not a number") from None
+            inner.time, inner.ts = epoch_time(seconds)
         inner.kind = inner.kind or ident_kind(ident)
         return inner
     if "error_severity" in doc and "message" in doc:  # PostgreSQL jsonlog
@@ -210,9 +234,8 @@ def _parse_json(text: str) -> Line | None:
         line = Line(_text_of(doc["msg"]) + _zap_extra(doc), level=str(doc.get("level", "")).upper() or None,
                     kind="etcd")
         ts = doc.get("ts")
-        if isinstance(ts, (int, float)):
-            line.ts = float(ts)
-            line.time = _dt.datetime.fromtimestamp(line.ts, _dt.timezone.utc).isoformat()
+        if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+            line.time, line.ts = epoch_time(ts)
             return line
         return _with_time(line, str(ts or ""))
     if "message" in doc:  # Patroni log.type json, or another JSON logger

@@ -3,27 +3,48 @@
 Repeated lines are counted, not kept: each (source, pattern) pair holds one
 aggregate with its count, first and last time, the named groups and one real,
 redacted sample line. Event lines feed a short, bounded timeline.
+
+What it keeps is bounded whatever the input, and so is the report made from it:
+
+* per (source, pattern), at most ``MAX_DISTINCT`` distinct values of the pattern's
+  ``require`` groups (which user failed to log in) are kept apart; further values fold into
+  one aggregate that counts their lines and how many distinct values there were ("and N
+  more"). Values that matter to this node (its replication user) are never folded;
+* every text taken from a line (sample, group values) is cut to ``SAMPLE_CAP`` characters,
+  each group keeps at most ``MAX_GROUP_VALUES`` distinct values, the timeline at most
+  ``MAX_EVENTS`` entries.
+
+So ``matches`` has at most sources x patterns x (``MAX_DISTINCT`` + 2) entries of a few KB each.
+
+An untimed line (tool output, DETAIL, a traceback) takes the time of the timed line before
+it. That time is carried forward as the block is read: each line is looked at once at most,
+so an untimed line costs O(1) however many come in a row. A line that cannot be parsed
+(``ParseError``) is skipped and counted on its source; the source goes on.
 """
 
 from __future__ import annotations
 
 import collections
 import re
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from doctor.logscan.deadline import DeadlineReached, passed
 from doctor.logscan.engines import Engine, make_engine
-from doctor.logscan.parse import Line, is_structured, parse_line
-from doctor.logscan.sources import LINE_CAP, Source, SourceStats, open_error_note, read_blocks
+from doctor.logscan.parse import Line, ParseError, is_structured, parse_line
+from doctor.logscan.sources import (LINE_CAP, STOPPED_AT_DEADLINE, Source, SourceStats, open_error_note,
+                                    read_blocks)
 from doctor.logscan.regex import required_literals
 from doctor.playbooks import LogPattern
 
 SAMPLE_CAP = 400
 MAX_EVENTS = 400
+MAX_DISTINCT = 20  # distinct required-group values kept apart per (source, pattern); the rest are folded
+MAX_GROUP_VALUES = 5  # distinct values listed per named group
+MAX_FOLDED_TRACKED = 100_000  # distinct folded values counted exactly up to this many ("more than" after)
 MIN_CYCLES = 3  # a cycle of events seen this many times in a row is a retry loop
-_TIME_LOOKBACK = 200  # a Python traceback or a pg_basebackup report can run for dozens of lines
 _STRICT_KINDS = ("patroni", "postgres", "etcd")
+NOT_REACHED = "the time limit was reached before this source was read"
 
 
 @dataclass
@@ -40,6 +61,69 @@ class _Agg:
     groups: dict[str, Any] = field(default_factory=dict)
     raw_groups: dict[str, Any] | None = None
     values: dict[str, list[str]] = field(default_factory=dict)
+    idx: int = -1  # the pattern's index in the scanner
+    folded: set[int] | None = None  # for the fold-over aggregate: hashes of the distinct values in it
+    folded_more: bool = False  # more than MAX_FOLDED_TRACKED distinct values were folded
+
+
+class _Clock:
+    """The time of the last timed line before a position, carried forward through one source.
+
+    ``before(start)`` looks back only to where it looked last (the frontier), and stops at the
+    first timed line; every line of a block is looked at once at most.
+    """
+
+    def __init__(self, kind: str | None) -> None:
+        self.kind = kind
+        self.last: tuple[str | None, float] | None = None
+        self._block = b""
+        self._frontier = 0
+
+    def new_block(self, block: bytes) -> None:
+        self._block, self._frontier = block, 0
+
+    def before(self, start: int) -> tuple[str | None, float] | None:
+        """(time, ts) of the nearest timed line that begins before offset ``start`` (a line start)."""
+        if start > self._frontier:
+            block, frontier = self._block, self._frontier
+            end = start - 1  # the newline that ends the line before
+            while end >= frontier:
+                nl = block.rfind(b"\n", frontier, end)
+                begin = nl + 1 if nl >= 0 else frontier
+                line = _quiet_parse(block[begin:end], self.kind)
+                if line is not None and line.ts is not None:
+                    self.last = (line.time, line.ts)
+                    break
+                end = begin - 1
+            self._frontier = start
+        return self.last
+
+    def seen(self, line_end: int, line: Line) -> None:
+        """A line up to ``line_end`` was parsed: it is behind the frontier now, its time the latest."""
+        if line.ts is not None:
+            self.last = (line.time, line.ts)
+        self._frontier = max(self._frontier, line_end)
+
+
+def _quiet_parse(raw: bytes, kind: str | None) -> Line | None:
+    """A line only looked at for its time: whatever is wrong with it, it has none."""
+    try:
+        return parse_line(raw[:LINE_CAP].decode("utf-8", "replace"), kind)
+    except Exception:  # noqa: BLE001 - a hostile line has no time; the matching lines are counted elsewhere
+        return None
+
+
+def parse_or_skip(text: str, kind: str | None, stats: SourceStats) -> Line | None:
+    """Parse one line; a line that cannot be parsed is counted on its source and skipped (None)."""
+    try:
+        return parse_line(text, kind)
+    except ParseError as exc:
+        stats.skip_line(str(exc))
+    except RecursionError:
+        stats.skip_line("nested too deeply")
+    except Exception as exc:  # noqa: BLE001 - one bad line must never end its source
+        stats.skip_line(f"parser failed ({type(exc).__name__})")
+    return None
 
 
 class Scanner:
@@ -47,7 +131,11 @@ class Scanner:
 
     def __init__(self, patterns: Sequence[LogPattern], engine: str | Engine = "auto", since: float | None = None,
                  until: float | None = None, redact: Callable[[str], str] | None = None,
-                 deadline: float | None = None, block_size: int | None = None) -> None:
+                 deadline: float | None = None, block_size: int | None = None,
+                 node_values: Mapping[str, Any] | None = None) -> None:
+        """``deadline``: monotonic end time; reading stops there and each source says so.
+        ``node_values``: this node's template values (e.g. ``replication_user``; the defaults without
+        them): lines whose ``require`` groups fit them are always kept apart, never folded."""
         self.patterns = list(patterns)
         self.confirm = [re.compile(p.regex, re.ASCII) for p in self.patterns]
         # Marker lines (benign, no event, nothing required: the heartbeat) can be most of a log and are
@@ -68,35 +156,51 @@ class Scanner:
         self.deadline = deadline
         self.block_size = block_size
         self._aggs: dict[tuple[Any, ...], _Agg] = {}
+        self._distinct: collections.Counter[tuple[str, int]] = collections.Counter()  # kept-apart keys
+        if node_values is None:  # the values the diagnosis takes when no config is given
+            from doctor.model.node import NodeView
+            node_values = NodeView().template_values()
+        self._wanted = {i: {g: str(node_values[v]) for g, v in p.require.items() if node_values.get(v) is not None}
+                        for i, p in enumerate(self.patterns) if p.require}
         self._members: dict[str, str] = {}  # source label -> the Patroni member its lines name as self
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_EVENTS)
         self.sources: list[dict[str, Any]] = []
         self.notes: list[str] = []
-        # The time of the last timed line of the previous block, for untimed lines at a block's start.
-        self._carry: tuple[Any, float] | None = None
 
     # ------------------------------------------------------------------ reading
 
     def scan(self, sources: Iterable[Source]) -> "Scanner":
         for src in sources:
+            if passed(self.deadline):
+                stats = src.stats()
+                stats.stop(NOT_REACHED)
+                stats.errors.append({"kind": "deadline", "message": f"{src.label}: not read, {NOT_REACHED}"})
+                self.sources.append(stats.as_dict())
+                continue
             self.sources.append(self.scan_source(src).as_dict())
         return self
 
     def scan_source(self, src: Source) -> SourceStats:
         stats = src.stats()
         try:
-            stream = src.open(stats)
+            stream = src.open(stats, deadline=self.deadline)
+        except DeadlineReached:  # a pipe or FIFO that gave nothing (no writer) before the deadline
+            stats.read = True
+            stats.stop(STOPPED_AT_DEADLINE)
+            stats.errors.append({"kind": "deadline", "message": f"{src.label}: nothing came before the time limit"})
+            src.close()
+            return stats
         except Exception as exc:  # unreadable input is a note, never a crash
             stats.errors.append({"kind": type(exc).__name__, "message": open_error_note(exc, src.label)})
             src.close()
             return stats
         stats.read = True
-        self._carry = None
+        clock = _Clock(src.kind)
         mode: str | None = None
         first = True
         try:
-            kwargs = {"block_size": self.block_size} if self.block_size else {}
-            for block in read_blocks(stream, stats, **kwargs):
+            kwargs: dict[str, Any] = {"block_size": self.block_size} if self.block_size else {}
+            for block in read_blocks(stream, stats, deadline=self.deadline, **kwargs):
                 if first:
                     mode = is_structured(block[:4096])
                     first = False
@@ -110,14 +214,11 @@ class Scanner:
                     except UnicodeDecodeError:
                         stats.invalid_utf8 = True
                 if mode:
-                    self._scan_structured(block, src, stats)
+                    self._scan_structured(block, src, stats, clock)
                 else:
-                    self._scan_raw(block, src, stats)
-                    self._carry_time(block, src.kind)
-                if self.deadline is not None and time.monotonic() > self.deadline:
-                    stats.notes.append("stopped early: the time budget for reading logs ran out")
-                    break
+                    self._scan_raw(block, src, stats, clock)
         except Exception as exc:  # a reader bug must not lose the other sources
+            stats.stop(f"reading failed: {type(exc).__name__}: {exc}")
             stats.errors.append({"kind": type(exc).__name__, "message": f"{src.label}: {exc}"})
         finally:
             src.close()
@@ -126,26 +227,36 @@ class Scanner:
             stats.notes.append(err.splitlines()[0][:300])
         return stats
 
-    def _scan_raw(self, block: bytes, src: Source, stats: SourceStats) -> None:
-        parsed: dict[int, tuple[str, Line]] = {}
+    def _scan_raw(self, block: bytes, src: Source, stats: SourceStats, clock: _Clock) -> None:
+        """Confirm and record the candidate lines in file order, so that the clock only moves forward."""
+        clock.new_block(block)
+        hits: dict[int, list[tuple[int, re.Match[str] | None]]] = {}
         for start, eidx in self.engine.candidates(block):
-            idx = self._engine_map[eidx]
-            if start not in parsed:
-                parsed[start] = (self._line_text(block, start), None)  # type: ignore[assignment]
-            text, line = parsed[start]
-            m = self.confirm[idx].search(text)
-            if not m:
-                continue
-            if line is None:
-                line = self._parse(block, start, text, src)
-                parsed[start] = (text, line)
-            self._record(idx, m, text, line, src)
-        for idx, hits, count in self._marker_hits(block):
-            agg = None
-            for start, text, m in hits:
-                agg = self._record(idx, m, text, self._parse(block, start, text, src), src) or agg
-            if agg is not None and count > len(hits):
-                agg.count += count - len(hits)
+            hits.setdefault(start, []).append((self._engine_map[eidx], None))
+        extra: dict[int, int] = {}  # marker pattern -> lines holding its text beyond the confirmed ones
+        for idx, marked, count in self._marker_hits(block):
+            for start, _text, m in marked:
+                hits.setdefault(start, []).append((idx, m))
+            extra[idx] = count - len(marked)
+        last_agg: dict[int, _Agg] = {}
+        for start in sorted(hits):
+            text = self._line_text(block, start)
+            line: Line | None = None
+            for idx, m in hits[start]:
+                m = m or self.confirm[idx].search(text)
+                if not m:
+                    continue
+                if line is None:
+                    line = self._parse(block, start, text, src, stats, clock)
+                    if line is None:
+                        break  # could not be parsed: skipped and counted
+                agg = self._record(idx, m, text, line, src)
+                if agg is not None and idx in extra:
+                    last_agg[idx] = agg
+        for idx, agg in last_agg.items():
+            if extra[idx] > 0:
+                agg.count += extra[idx]
+        clock.before(len(block))  # carry the block's last time into the next block
 
     @staticmethod
     def _line_text(buf: bytes, start: int) -> str:
@@ -182,14 +293,32 @@ class Scanner:
                 pos = buf.rfind(lit, 0, start) if start > 0 else -1
         return None
 
-    def _parse(self, block: bytes, start: int, text: str, src: Source) -> Line:
-        line = parse_line(text, src.kind)
-        if line.ts is None:
-            self._inherit_time(block, start, line, src.kind)
+    @staticmethod
+    def _parse(block: bytes, start: int, text: str, src: Source, stats: SourceStats, clock: _Clock) -> Line | None:
+        """The line at ``start``, untimed lines taking the time of the timed line before them."""
+        before = clock.before(start)
+        line = parse_or_skip(text, src.kind, stats)
+        end = block.find(b"\n", start)
+        if line is None:
+            clock.seen(end + 1 if end >= 0 else len(block), Line(""))
+            return None
+        if line.ts is None and before is not None:
+            line.time, line.ts = before
+        clock.seen(end + 1 if end >= 0 else len(block), line)
         return line
 
-    def _scan_structured(self, block: bytes, src: Source, stats: SourceStats) -> None:
-        lines = [parse_line(raw.decode("utf-8", "replace"), src.kind) for raw in block.split(b"\n")[:-1]]
+    def _scan_structured(self, block: bytes, src: Source, stats: SourceStats, clock: _Clock) -> None:
+        lines: list[Line] = []
+        for raw in block.split(b"\n")[:-1]:
+            line = parse_or_skip(raw.decode("utf-8", "replace"), src.kind, stats)
+            if line is None:
+                continue
+            if line.ts is None:
+                if clock.last is not None:
+                    line.time, line.ts = clock.last
+            else:
+                clock.last = (line.time, line.ts)
+            lines.append(line)
         texts = [(ln.raw if ln.raw is not None else ln.message).replace("\n", " ").replace("\r", " ")
                  for ln in lines]
         joined = ("\n".join(texts) + "\n").encode("utf-8", "replace")
@@ -215,33 +344,6 @@ class Scanner:
             if agg is not None and count > len(hits):
                 agg.count += count - len(hits)
 
-    @staticmethod
-    def _time_before(block: bytes, end: int, kind: str | None) -> Line | None:
-        """The nearest timed line that ends before ``end`` in this block, if any."""
-        for _ in range(_TIME_LOOKBACK):
-            if end <= 0:
-                return None
-            begin = block.rfind(b"\n", 0, end) + 1
-            prev = parse_line(block[begin:end][:LINE_CAP].decode("utf-8", "replace"), kind)
-            if prev.ts is not None:
-                return prev
-            end = begin - 1
-        return None
-
-    def _inherit_time(self, block: bytes, start: int, line: Line, kind: str | None) -> None:
-        """Untimed lines (tool output, DETAIL, tracebacks) take the time of the line before them,
-        looking back into the previous block when needed, so that ``--since`` applies to them too."""
-        prev = self._time_before(block, start - 1, kind)
-        if prev is not None:
-            line.time, line.ts = prev.time, prev.ts
-        elif self._carry is not None:
-            line.time, line.ts = self._carry
-
-    def _carry_time(self, block: bytes, kind: str | None) -> None:
-        last = self._time_before(block, len(block) - 1 if block.endswith(b"\n") else len(block), kind)
-        if last is not None:
-            self._carry = (last.time, last.ts)
-
     # ------------------------------------------------------------------ recording
 
     def _record(self, idx: int, m: re.Match[str], text: str, line: Line, src: Source) -> _Agg | None:
@@ -256,21 +358,18 @@ class Scanner:
             kind = line.kind or src.kind
             if kind is not None and kind != p.log:
                 return None
-        groups = {k: v for k, v in m.groupdict().items() if v is not None}
+        groups = {k: v[:SAMPLE_CAP] for k, v in m.groupdict().items() if v is not None}
         if "self_member" in groups:
             self._members.setdefault(src.label, groups["self_member"])
-        # lines that differ in a required group (e.g. which user failed) are kept apart, so the
-        # diagnosis can judge each one against this node's values
-        key = (src.label, idx, tuple(groups.get(g) for g in p.require))
-        agg = self._aggs.get(key)
-        if agg is None:
-            agg = self._aggs[key] = _Agg(p, src.label, first=line.time, first_ts=line.ts)
+        agg = self._agg_for(idx, groups, line, src.label)
         agg.count += 1
         if line.time is not None:
             if agg.first is None:
                 agg.first, agg.first_ts = line.time, line.ts
             agg.last, agg.last_ts = line.time, line.ts
-        if agg.count == 1 or groups != agg.raw_groups:
+        if agg.folded is not None:
+            self._fold(agg, p, groups, text, line)
+        elif agg.count == 1 or groups != agg.raw_groups:
             # the sample and its groups follow the latest distinct values: the current state
             agg.raw_groups = groups
             agg.sample = self.redact(text.strip()[:SAMPLE_CAP])
@@ -278,11 +377,58 @@ class Scanner:
             agg.groups = {k: self.redact(v) for k, v in groups.items()}
             for k, v in agg.groups.items():
                 seen = agg.values.setdefault(k, [])
-                if len(seen) < 5 and v not in seen:
+                if len(seen) < MAX_GROUP_VALUES and v not in seen:
                     seen.append(v)
         if p.event:
             self._add_event(p, line, text, groups, src)
         return agg
+
+    def _agg_for(self, idx: int, groups: dict[str, Any], line: Line, source: str) -> _Agg:
+        """The aggregate a line counts in. Lines that differ in a required group (e.g. which user
+        failed) are kept apart, so the diagnosis can judge each one against this node's values; past
+        ``MAX_DISTINCT`` such values, new ones share one fold-over aggregate per (source, pattern)."""
+        p = self.patterns[idx]
+        key = (source, idx, tuple(groups.get(g) for g in p.require))
+        agg = self._aggs.get(key)
+        if agg is not None:
+            return agg
+        if p.require and self._distinct[(source, idx)] >= MAX_DISTINCT and not self._fits_node(idx, groups):
+            key = (source, idx, "folded")
+            agg = self._aggs.get(key)
+            if agg is None:
+                agg = self._aggs[key] = _Agg(p, source, first=line.time, first_ts=line.ts, idx=idx, folded=set())
+            return agg
+        if p.require:
+            self._distinct[(source, idx)] += 1
+        agg = self._aggs[key] = _Agg(p, source, first=line.time, first_ts=line.ts, idx=idx)
+        return agg
+
+    def _fits_node(self, idx: int, groups: dict[str, Any]) -> bool:
+        """Whether the diagnosis would take this line as this node's (see engine ``_meets_requirements``);
+        without the node's values every line does, and any may be folded."""
+        wanted = self._wanted.get(idx)
+        if not wanted:
+            return False
+        return all(groups.get(g) is None or str(groups[g]) == v for g, v in wanted.items())
+
+    def _fold(self, agg: _Agg, p: LogPattern, groups: dict[str, Any], text: str, line: Line) -> None:
+        """Count a line in the fold-over aggregate: its distinct values, a few of them by name, one sample."""
+        value = hash(tuple(groups.get(g) for g in p.require))
+        if value not in agg.folded:  # type: ignore[operator]
+            if len(agg.folded) < MAX_FOLDED_TRACKED:  # type: ignore[arg-type]
+                agg.folded.add(value)  # type: ignore[union-attr]
+            else:
+                agg.folded_more = True
+            for k in p.require:
+                v = groups.get(k)
+                seen = agg.values.setdefault(k, [])
+                if v is not None and len(seen) < MAX_GROUP_VALUES:
+                    seen.append(self.redact(v))
+        if agg.count == 1:
+            agg.sample = self.redact(text.strip()[:SAMPLE_CAP])
+            agg.level = line.level
+            # the required groups are left out: they differ line by line (see matches())
+            agg.groups = {k: self.redact(v) for k, v in groups.items() if k not in p.require}
 
     def _add_event(self, p: LogPattern, line: Line, text: str, groups: dict[str, Any], src: Source) -> None:
         prev = self._events[-1] if self._events else None
@@ -316,6 +462,8 @@ class Scanner:
                 "sample": agg.sample, "level": agg.level,
                 "groups": agg.groups, "values": agg.values, "benign": quiet_reason is not None,
             }
+            if agg.folded is not None:
+                self._describe_fold(m, agg)
             if quiet_reason:
                 m["quiet_reason"] = quiet_reason
             node = self.node_of(agg.source)
@@ -328,6 +476,21 @@ class Scanner:
             out.append(m)
         out.sort(key=lambda m: (m["benign"], m["playbook"], m["first"] or "", m["pattern"]))
         return out
+
+    def _describe_fold(self, m: dict[str, Any], agg: _Agg) -> None:
+        """A fold-over match: "and N more" in its sample; its required groups marked so that the
+        diagnosis neither takes them for this node's values nor leaves them out when those are known."""
+        p = agg.pattern
+        n = len(agg.folded or ())
+        more = f"more than {n}" if agg.folded_more else str(n)
+        names = "/".join(p.require)
+        m["folded"] = {"distinct": n, "more_than": agg.folded_more, "groups": list(p.require),
+                       "kept_apart": MAX_DISTINCT}
+        m["sample"] = f"{agg.sample} [and {more} more distinct {names} value(s) like it, {agg.count} line(s)]"
+        wanted = self._wanted.get(agg.idx) or {}
+        for g in p.require:
+            if g in wanted:  # folded lines never fit this node (those are kept apart)
+                m["groups"] = dict(m["groups"], **{g: f"<{more} other values>"})
 
     def events(self) -> list[dict[str, Any]]:
         evs = sorted(self._events, key=lambda e: (e["ts"] is None, e["ts"] or 0.0))

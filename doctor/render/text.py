@@ -28,6 +28,8 @@ def render_header(console: Console, report: dict[str, Any]) -> None:
     if isinstance(src, dict) and src.get("bundle"):
         console.print(f"from bundle {escape(str(src['bundle']))}, collected on host {escape(str(src.get('host') or '?'))}"
                       f" at {escape(str(src.get('collected_at') or '?'))}")
+        for note in src.get("notes") or []:
+            console.print(f"[dim]{escape(str(note))}[/]")
 
 
 def render_resolved(console: Console, resolved: list[dict[str, Any]]) -> None:
