@@ -17,7 +17,7 @@ suite() {  # suite NAME PATHS... : run pytest; "no tests collected" (exit 5) is 
     local name=$1; shift
     local start rc
     start=$(date +%s)
-    "$PY" -m pytest "$@" -q
+    "$PY" -m pytest "$@" -q -p no:cacheprovider
     rc=$?
     echo "test: $name suite took $(( $(date +%s) - start )) s (pytest exit $rc)"
     if [ "$rc" = 5 ]; then
@@ -28,7 +28,7 @@ suite() {  # suite NAME PATHS... : run pytest; "no tests collected" (exit 5) is 
 }
 
 if [ "$fast_only" = 1 ]; then
-    suite fast tests/unit tests/system "$@"
+    suite fast tests/unit tests/system tests/fuzz "$@"
     exit $?
 fi
 
@@ -38,7 +38,7 @@ bash scripts/install-test-deps.sh || { echo "test: install-test-deps.sh failed" 
 trap '"$PY" -m doctor lab down >/dev/null 2>&1 || true' EXIT
 
 # The fast suite first: it must not meet a running lab on the example config's addresses.
-suite fast tests/unit tests/system "$@"
+suite fast tests/unit tests/system tests/fuzz "$@"
 rc_fast=$?
 suite lab tests/lab tests/browser "$@"
 rc_lab=$?
