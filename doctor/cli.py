@@ -106,9 +106,10 @@ def _render(report_obj: Any, report: dict, fmt: Format, output: Optional[Path]) 
         from doctor.render.text import render_report
         if output is not None:
             import io
-            from rich.console import Console
+
+            from doctor.render.console import make_file_console
             buf = io.StringIO()
-            render_report(Console(file=buf, no_color=True, width=200, soft_wrap=True), report)
+            render_report(make_file_console(buf), report)
             _write_output(buf.getvalue(), output)
         else:
             render_report(make_console(), report)
@@ -279,6 +280,7 @@ def main() -> None:
     """Entry point: map every failure to one line and exit code 3, as the design promises."""
     _mount_subcommands()
     from doctor.facts import FactsVersionError
+    from doctor.render.plain import clean  # an error may quote a path or a bundle member: shown, not obeyed
     debug = "--debug" in sys.argv
     try:
         rv = app(standalone_mode=False)
@@ -286,13 +288,13 @@ def main() -> None:
         sys.stderr.write("pgdoctor: interrupted\n")
         sys.exit(3)
     except (UsageError, FactsVersionError) as exc:
-        sys.stderr.write(f"pgdoctor: {exc}\n")
+        sys.stderr.write(f"pgdoctor: {clean(exc)}\n")
         sys.exit(3)
     except _cli_error_types() as exc:
         msg = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         ctx = getattr(exc, "ctx", None)
         hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-        sys.stderr.write(f"pgdoctor: {msg}{hint}\n")
+        sys.stderr.write(f"pgdoctor: {clean(msg)}{clean(hint)}\n")
         sys.exit(3)
     except KeyboardInterrupt:
         sys.stderr.write("pgdoctor: interrupted\n")
@@ -303,7 +305,7 @@ def main() -> None:
     except Exception as exc:  # never a traceback unless asked for
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"pgdoctor: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)\n")
+        sys.stderr.write(f"pgdoctor: internal error: {type(exc).__name__}: {clean(exc)} (rerun with --debug for details)\n")
         sys.exit(3)
     sys.exit(rv if isinstance(rv, int) else 0)
 

@@ -13,8 +13,13 @@ Two layers work together:
   remembered;
 * text: patterns (URLs with credentials, ``password=...`` in connection strings,
   ``"password": "..."`` in JSON, PEM private keys, bearer/basic tokens, JWTs,
-  ``.pgpass`` lines) plus every remembered secret, wherever it shows up again
-  (a log line, a command line, a DCS value).
+  ``.pgpass`` lines, ``CREATE/ALTER ROLE ... PASSWORD '...'`` in a PostgreSQL log,
+  ``ETCDCTL_USER=name:secret`` and ``--user name:secret``) plus every remembered
+  secret, wherever it shows up again (a log line, a command line, a DCS value).
+
+Some values are half secret: ``ETCDCTL_USER=name:password`` keeps the name. Some are
+commands that hold a secret: ``ssl_passphrase_command = 'echo secret'`` is replaced
+whole, and what ``echo``/``printf`` prints is remembered too.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import hmac
 import json
 import os
 import re
+import shlex
 from collections import Counter
 from typing import Any, Mapping
 
@@ -32,7 +38,8 @@ import yaml
 
 # Keys whose values are secrets wherever they appear in a config or a JSON document.
 SECRET_KEY_RE = re.compile(
-    r"(?:^|[_.\-/])(?:password|passwd|pass|pwd|passphrase|secret|token|api_?key|private_?key|credentials?"
+    r"(?:^|[_.\-/])(?:password|passwd|pass|pwd|passphrase|passphrase_command|secret|token|api_?key|private_?key"
+    r"|credentials?"
     r"|keyfile_password|auth_?token|access_?key|secret_?key)$",
     re.IGNORECASE,
 )
@@ -44,13 +51,20 @@ _SECRET_FLAG_RE = re.compile(r"^--?(?:[\w-]*[-_])?(?:password|passwd|pass|pwd|se
                              re.IGNORECASE)
 # ``--user name:password`` (etcdctl) carries a password after the colon.
 _USER_FLAG_RE = re.compile(r"^--user$", re.IGNORECASE)
+# Names whose value is ``name:password`` (etcdctl's environment form of --user): only the password is secret.
+USER_PASSWORD_NAMES = {"etcdctl_user"}
+# Settings whose value is a command that may print a secret (PostgreSQL's ssl_passphrase_command).
+_COMMAND_KEY_RE = re.compile(r"passphrase_command$", re.IGNORECASE)
+# Commands that print their arguments: what they print is the secret.
+_PRINTING_COMMANDS = {"echo", "printf"}
 
 # Inline forms inside free text ---------------------------------------------------------------
 # scheme://user:secret@host  (user may be empty: redis://:secret@host)
 _URL_CRED_RE = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)(?P<secret>[^@\s/'\"]+)(?P<post>@)",
                           re.IGNORECASE)
 # password=x, PGPASSWORD=x, --password=x, "password": "x", password: 'a b', sslpassword = x
-_KEY_WORDS = r"(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key)"
+_KEY_WORDS = (r"(?:password|passwd|pwd|passphrase[_-]command|passphrase|secret|token|api[_-]?key|access[_-]?key"
+              r"|secret[_-]?key)")
 _KV_RE = re.compile(
     r"(?P<pre>(?<!REDACTED:)(?<![A-Za-z0-9])[\w.-]*" + _KEY_WORDS + r"['\"]?\s*(?:=|:)\s*)"
     r"(?:(?P<q>['\"])(?P<qsecret>(?:\\.|(?!(?P=q)).)*?)(?P=q)|(?P<secret>[^\s'\",;}&)\]]+))",
@@ -84,9 +98,56 @@ _PGPASS_RE = re.compile(
     + r":)(?P<secret>[^\n]+)$",
     re.MULTILINE,
 )
-# ``key: value`` lines of YAML where the key names a secret.
-_YAML_SECRET_LINE_RE = re.compile(r"^(?P<pre>\s*-?\s*['\"]?(?P<key>[\w.-]+)['\"]?\s*:\s+)(?P<value>\S.*?)\s*$",
-                                  re.MULTILINE)
+# A .pgpass entry quoted inside other text (a log line): five fields, a numeric or ``*`` port, standing
+# alone between spaces or quotes. A colon cannot end it (an IPv6 address is not an entry). The match
+# starts at the colon before the port, which the regex engine finds fast; the host is read backwards.
+_PGPASS_TEXT_FIELD = r"(?:\\.|[^:\s\\'\"])+"
+_PGPASS_TAIL_RE = re.compile(
+    r":(?:\d{1,5}|\*):" + _PGPASS_TEXT_FIELD + ":" + _PGPASS_TEXT_FIELD + r":(?P<secret>" + _PGPASS_TEXT_FIELD
+    + r")(?![^\s'\")\],;])"
+)
+# What may stand before an entry's host (or the text's start), and what ends a host read backwards.
+_ENTRY_OPENERS = frozenset(" \t\r\n'\"([=,")
+_HOST_STOPS = _ENTRY_OPENERS | {":"}
+
+
+def quoted_pgpass_entries(text: str) -> list[re.Match[str]]:
+    """``host:port:db:user:password`` entries standing alone in free text (the match covers port to password)."""
+    found: list[re.Match[str]] = []
+    pos = 0
+    while m := _PGPASS_TAIL_RE.search(text, pos):
+        i = m.start()
+        while i > 0 and text[i - 1] not in _HOST_STOPS:
+            i -= 1
+        if i < m.start() and (i == 0 or text[i - 1] in _ENTRY_OPENERS):
+            found.append(m)
+            pos = m.end()
+        else:
+            pos = m.start() + 1
+    return found
+
+
+# A role's password in SQL (a PostgreSQL log with log_statement, or an error's STATEMENT line):
+# CREATE|ALTER ROLE|USER|GROUP ... [ENCRYPTED] PASSWORD 'x' | E'x' | $$x$$.
+_SQL_PASSWORD_RE = re.compile(
+    r"(?P<pre>\b(?:CREATE|ALTER)\s+(?:ROLE|USER|GROUP)\b[^;]{0,500}?\bPASSWORD\s+)"
+    r"(?:E'(?P<esecret>(?:''|\\.|[^'\\])*)'|'(?P<secret>(?:''|[^'])*)'|(?P<dollar>\$\w*\$)(?P<dsecret>.*?)(?P=dollar))",
+    re.IGNORECASE | re.DOTALL,
+)
+# ssl_passphrase_command = 'echo x' (postgresql.conf, JSON, YAML): the whole command, to the end of the line.
+_COMMAND_SETTING_RE = re.compile(
+    r"(?P<pre>(?<![A-Za-z0-9])[\w.-]*passphrase[_-]command['\"]?\s*[=:]\s*)"
+    r"(?:(?P<q>['\"])(?P<qsecret>(?:\\.|(?!(?P=q)).)*?)(?P=q)|(?P<secret>[^\s'\"#,}][^\n#,}]*?)(?=\s*(?:$|[#,}])))",
+    re.IGNORECASE | re.MULTILINE,
+)
+# ETCDCTL_USER=name:secret and --user name:secret (etcdctl, curl) inside text.
+_USER_PASSWORD_RE = re.compile(
+    r"(?P<pre>(?:\bETCDCTL_USER['\"]?\s*[=:]\s*|(?<![\w-])--user(?:=|\s+))['\"]?[^:\s'\"]+:)(?P<secret>[^\s'\"]+)",
+    re.IGNORECASE,
+)
+# ``key: value`` lines of YAML where the key names a secret, also when commented out (``# password: old``).
+_YAML_SECRET_LINE_RE = re.compile(
+    r"^(?P<pre>\s*(?P<hash>#[# \t]*)?-?\s*['\"]?(?P<key>[\w.-]+)['\"]?\s*:\s+)(?P<value>\S.*?)\s*$", re.MULTILINE)
 
 TOKEN_PREFIX = "[REDACTED:"
 _PLACEHOLDERS = {"null", "none", "true", "false", "~", "''", '""', "***", "<redacted>"}
@@ -178,6 +239,40 @@ def _assignment_context(m: re.Match[str]) -> bool:
     return not before.strip(" \t-") or before.rstrip().endswith(("{", ","))
 
 
+def _sql_statements(text: str, upper: str) -> list[re.Match[str]]:
+    """Role passwords in SQL, tried only where CREATE or ALTER stands (a scan by regex costs a second per 10 MB)."""
+    if len(upper) != len(text):  # upper-casing changed the length (ß -> SS): positions would not line up
+        return list(_SQL_PASSWORD_RE.finditer(text))
+    found: list[re.Match[str]] = []
+    end = 0
+    for word in ("CREATE", "ALTER"):
+        pos = upper.find(word)
+        while pos >= 0:
+            m = _SQL_PASSWORD_RE.match(text, pos)
+            if m:
+                found.append(m)
+            pos = upper.find(word, pos + len(word))
+    found.sort(key=lambda m: m.start())
+    kept: list[re.Match[str]] = []
+    for m in found:  # an ALTER inside a matched CREATE statement's span is the same secret
+        if m.start() >= end:
+            kept.append(m)
+            end = m.end()
+    return kept
+
+
+def _replace_matches(text: str, matches: list[re.Match[str]], fn: Any, group: int | str = 0) -> str:
+    """``text`` with each match's ``group`` replaced by ``fn(match)`` (matches in order, not overlapping)."""
+    if not matches:
+        return text
+    parts: list[str] = []
+    last = 0
+    for m in matches:
+        parts += [text[last:m.start(group)], fn(m)]
+        last = m.end(group)
+    return "".join(parts) + text[last:]
+
+
 class Redactor:
     """Replaces secrets with stable tokens and keeps a summary of what it removed."""
 
@@ -223,6 +318,52 @@ class Redactor:
         self.remember(str(value), kind)
         return self.token(str(value), kind)
 
+    def _user_password(self, value: str, where: str) -> str:
+        """``name:password`` (ETCDCTL_USER) with only the password replaced; a bare name stays."""
+        name, sep, pw = value.partition(":")
+        if not sep or not pw:
+            return value
+        return f"{name}:{self._secret_value(pw, 'password', where)}"
+
+    def remember_printed(self, command: str) -> None:
+        """Remember what a secret command prints: ``echo s3cret`` as a passphrase command holds ``s3cret``.
+
+        Follows ``sh -c '...'`` one level down; options (``-n``) and printf formats (``%s\\n``) are not secrets.
+        """
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            words = command.split()
+        printing = False
+        printed: list[str] = []
+        for i, word in enumerate(words):
+            if word in (";", "|", "||", "&&"):
+                printing = False
+            elif os.path.basename(word) in _PRINTING_COMMANDS:
+                printing = True
+            elif word == "-c" and i + 1 < len(words) and i > 0:
+                self.remember_printed(words[i + 1])
+            elif printing and not word.startswith("-") and "%" not in word:
+                printed.append(word.rstrip(";"))
+        for word in printed:
+            self.remember(word)
+        if len(printed) > 1:
+            self.remember(" ".join(printed))
+
+    def _setting(self, key: str, value: Any, where: str) -> Any:
+        """The value of a secret-named setting or variable, redacted as its name says."""
+        if key.lower() in USER_PASSWORD_NAMES:
+            return self._user_password(value, where) if isinstance(value, str) else value
+        if isinstance(value, str) and _COMMAND_KEY_RE.search(key):
+            self.remember_printed(value)
+        return self._secret_value(value, _kind_of(key), where)
+
+    @staticmethod
+    def _names_secret(key: Any) -> bool:
+        """A key whose value is secret, wholly or (``ETCDCTL_USER``) in part."""
+        return isinstance(key, str) and (is_secret_key(key) or key.lower() in USER_PASSWORD_NAMES
+                                         or key.upper().endswith(("_PASSWORD", "_TOKEN", "_SECRET")))
+
     # -- structures ---------------------------------------------------------------------
     def data(self, value: Any, where: str = "facts") -> Any:
         """Redact a JSON-like structure: secret keys by name, argv lists by flag, free text by pattern."""
@@ -231,9 +372,8 @@ class Redactor:
             pair_key = value.get("key") if isinstance(value.get("key"), str) else value.get("name")
             secret_pair = is_secret_key(pair_key) and "value" in value
             for key, item in value.items():
-                if isinstance(key, str) and is_secret_key(key) and isinstance(item, (str, int, float)) \
-                        and not isinstance(item, bool):
-                    out[key] = self._secret_value(item, _kind_of(key), where)
+                if self._names_secret(key) and isinstance(item, (str, int, float)) and not isinstance(item, bool):
+                    out[key] = self._setting(key, item, where)
                 elif secret_pair and key == "value" and isinstance(item, (str, int, float)):
                     out[key] = self._secret_value(item, _kind_of(str(pair_key)), where)
                 else:
@@ -268,8 +408,8 @@ class Redactor:
         """Redact an environment: values of secret-named variables become tokens (and are remembered)."""
         out: dict[str, str] = {}
         for name, value in env.items():
-            if is_secret_key(name) or name.upper().endswith(("_PASSWORD", "_TOKEN", "_SECRET")):
-                out[name] = self._secret_value(value, _kind_of(name), where)
+            if self._names_secret(name):
+                out[name] = self._setting(name, value, where)
         for name, value in env.items():
             if name not in out:
                 out[name] = self.text(value, where)
@@ -278,7 +418,13 @@ class Redactor:
     def remember_environ(self, env: Mapping[str, str]) -> None:
         """Learn the secrets of an environment (e.g. PGPASSWORD) without keeping the rest."""
         for name, value in env.items():
-            if is_secret_key(name) or name.upper().endswith(("_PASSWORD", "_TOKEN", "_SECRET")):
+            if not self._names_secret(name):
+                continue
+            if name.lower() in USER_PASSWORD_NAMES:
+                self.remember(value.partition(":")[2])
+            else:
+                if _COMMAND_KEY_RE.search(name):
+                    self.remember_printed(value)
                 self.remember(value, _kind_of(name))
 
     # -- text ---------------------------------------------------------------------------
@@ -311,6 +457,49 @@ class Redactor:
             q = m.group("q") or ""
             return m.group("pre") + q + self.token(secret) + q
 
+        def _sql(m: re.Match[str]) -> str:
+            if m.group("dollar"):
+                secret, quote = m.group("dsecret"), (m.group("dollar"), m.group("dollar"))
+            elif m.group("esecret") is not None:
+                secret = re.sub(r"\\(.)", r"\1", m.group("esecret").replace("''", "'"))
+                quote = ("E'", "'")
+            else:
+                secret, quote = m.group("secret").replace("''", "'"), ("'", "'")
+            if not secret or secret.startswith(TOKEN_PREFIX):
+                return m.group(0)
+            self._count("sql-password", where)
+            self.remember(secret)
+            return m.group("pre") + quote[0] + self.token(secret) + quote[1]
+
+        def _command(m: re.Match[str]) -> str:
+            quoted = m.group("q") is not None
+            command = m.group("qsecret") if quoted else m.group("secret")
+            if not command or command.startswith(TOKEN_PREFIX) or command.lower() in _PLACEHOLDERS:
+                return m.group(0)
+            self._count("passphrase-command", where)
+            self.remember_printed(command)
+            self.remember(command)
+            q = m.group("q") or ""
+            return m.group("pre") + q + self.token(command) + q
+
+        def _user_pw(m: re.Match[str]) -> str:
+            secret = m.group("secret")
+            if secret.startswith(("[REDACTED", "$")) or _STANDIN_RE.match(secret):
+                return m.group(0)
+            self._count("password", where)
+            self.remember(secret)
+            return m.group("pre") + self.token(secret)
+
+        def _pgpass_entry(m: re.Match[str]) -> str:
+            field = m.group("secret")
+            secret = field.replace("\\:", ":").replace("\\\\", "\\")
+            if secret.lower() in _PLACEHOLDERS or secret.lower() == "password" or _STANDIN_RE.match(secret) \
+                    or secret.startswith("[REDACTED"):
+                return field
+            self._count("pgpass", where)
+            self.remember(secret)
+            return self.token(secret)
+
         def _auth(m: re.Match[str]) -> str:
             if not looks_like_credential(m.group("secret")):
                 return m.group(0)  # "Basic authentication", "Token expired": words, not credentials
@@ -323,8 +512,17 @@ class Redactor:
             text = _PRIVATE_KEY_TAIL_RE.sub(_private_key, text)
         if "://" in text:
             text = _URL_CRED_RE.sub(_url, text)
+        # The rarer forms run only where their key words are (each regex costs a pass over a whole log).
+        upper = text.upper()
+        if "PASSWORD" in upper:
+            text = _replace_matches(text, _sql_statements(text, upper), _sql)
+        if "PASSPHRASE" in upper:
+            text = _COMMAND_SETTING_RE.sub(_command, text)
+        if "--USER" in upper or "ETCDCTL_USER" in upper:
+            text = _USER_PASSWORD_RE.sub(_user_pw, text)
         text = _KV_RE.sub(_kv, text)
         text = _AUTH_RE.sub(_auth, text)
+        text = _replace_matches(text, quoted_pgpass_entries(text), _pgpass_entry, "secret")
         for kind, rx in _TOKEN_RES:
             def _tok(m: re.Match[str], kind: str = kind) -> str:
                 self._count(kind, where)
@@ -340,20 +538,30 @@ class Redactor:
     def yaml_text(self, text: str, where: str = "patroni.yml") -> str:
         """Redact a YAML file as text (keeps its comments and layout): secret keys' values, then free text."""
         def _line(m: re.Match[str]) -> str:
-            if not is_secret_key(m.group("key")):
+            key = m.group("key")
+            if not self._names_secret(key):
                 return m.group(0)
             value = m.group("value")
             if value in ("|", ">", "|-", ">-") or value.startswith(("&", "*", "#")):
                 return m.group(0)
             bare = value
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+            if quoted:
                 bare = _unquote_yaml(value)
             elif " #" in value:  # an unquoted value ends where a comment starts
                 bare = value.split(" #", 1)[0].rstrip()
             if not bare or bare.lower() in _PLACEHOLDERS or bare.startswith(TOKEN_PREFIX):
                 return m.group(0)
-            self.remember(bare)
-            return m.group("pre") + f"'{self._secret_value(bare, _kind_of(m.group('key')), where)}'"
+            # A commented-out setting (an old password) is a secret too; a comment that talks is not.
+            if m.group("hash") and (_STANDIN_RE.match(bare) or (not quoted and len(bare.split()) > 1
+                                                               and not _COMMAND_KEY_RE.search(key))):
+                return m.group(0)
+            redacted = self._setting(key, bare, where)
+            if redacted == bare:
+                return m.group(0)
+            if key.lower() not in USER_PASSWORD_NAMES:
+                self.remember(bare)
+            return m.group("pre") + f"'{redacted}'"
         text = self.text(_YAML_SECRET_LINE_RE.sub(_line, text), where)
         # A token left bare in a flow mapping ({password: [REDACTED:...]}) would read as a list: quote it.
         return re.sub(r"(?<=[:,{\s])(?<!['\"])(\[REDACTED:[\w-]+:[0-9a-f]+\])(?!['\"])", r"'\1'", text)

@@ -1,7 +1,8 @@
 """Redaction glue for bundles: teach one Redactor every secret first, then gate every file.
 
 Secrets are learned before anything is collected (the config's passwords, the
-environment's ``PGPASSWORD`` and ``PATRONI_*_PASSWORD``, the ``.pgpass`` files), so
+environment's ``PGPASSWORD``, ``ETCDCTL_USER`` and ``PATRONI_*_PASSWORD``, the entries of
+every ``.pgpass`` file, even one the bundle will not carry), so
 that a log line or a process's command line that repeats one is caught. The last
 gate looks for every known secret in each finished file, byte for byte, in its plain
 and JSON-escaped forms, and redacts again if one is still there.
@@ -10,47 +11,14 @@ and JSON-escaped forms, and redacts again if one is still there.
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any, Mapping
 
+from doctor.bundle import pgpass
 from doctor.collect.config import apply_env_overrides, parse_config
 from doctor.redact import Redactor, collect_secrets
 
-# Where a .pgpass may live besides the config's postgresql.pgpass.
-PGPASS_ENV = "PGPASSFILE"
-
-
-def pgpass_paths(config: dict[str, Any] | None, env: Mapping[str, str]) -> list[str]:
-    """Every .pgpass this node may use: the config's, $PGPASSFILE, ~/.pgpass, the postgres user's."""
-    paths: list[str] = []
-    pg = (config or {}).get("postgresql") if isinstance(config, dict) else None
-    if isinstance(pg, dict) and pg.get("pgpass"):
-        paths.append(str(pg["pgpass"]))
-    if env.get(PGPASS_ENV):
-        paths.append(env[PGPASS_ENV])
-    paths.append(os.path.expanduser("~/.pgpass"))
-    try:
-        import pwd
-        paths.append(os.path.join(pwd.getpwnam("postgres").pw_dir, ".pgpass"))
-    except KeyError:
-        pass
-    seen: list[str] = []
-    for p in paths:
-        if p not in seen:
-            seen.append(p)
-    return seen
-
-
-def read_small(path: str, limit: int = 1_000_000) -> str | None:
-    """A small text file's content, or None when it cannot be read (a bundle goes on without it)."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(limit).decode("utf-8", "replace")
-    except OSError:
-        return None
-
-
-def prime(redactor: Redactor, config_text: str | None, env: Mapping[str, str]) -> dict[str, Any] | None:
+def prime(redactor: Redactor, config_text: str | None, env: Mapping[str, str],
+          pg_user: str = "postgres") -> dict[str, Any] | None:
     """Teach the redactor every secret known before collecting; return the parsed config (with env overrides).
 
     Learning counts nothing: the summary is about what the files hold, which is counted as they are written.
@@ -67,8 +35,8 @@ def prime(redactor: Redactor, config_text: str | None, env: Mapping[str, str]) -
                 redactor.remember(secret)
         # A config that does not parse still has its secret lines: learn them from the text.
         redactor.yaml_text(config_text, "patroni.yml")
-    for path in pgpass_paths(config, env):
-        text = read_small(path)
+    for candidate in pgpass.candidates(config, env, pg_user):
+        text = pgpass.learnable(candidate.path)
         if text:
             redactor.learn_pgpass(text)
     redactor.summary = before

@@ -28,7 +28,9 @@ from doctor import __version__
 from doctor.bundle import BundleError
 from doctor.bundle import host as host_facts
 from doctor.bundle import logs as bundle_logs
-from doctor.bundle.redaction import gate, pgpass_paths, prime, read_small
+from doctor.bundle import pgpass
+from doctor.bundle.redaction import gate, prime
+from doctor.bundle.safefile import Refused, read_regular
 from doctor.collect import CollectOptions
 from doctor.collect.config import discover_config_path, read_config_text
 from doctor.collect.deadline import Deadline
@@ -156,8 +158,13 @@ def _tls_paths(config: Any, trail: str = "") -> list[tuple[str, str]]:
     return out
 
 
+# A PEM block: what a TLS file is made of. Only these blocks of a TLS file ship (a path that names
+# another kind of file, /etc/shadow as a keyfile, sends nothing of it).
+_PEM_BLOCK_RE = re.compile(r"-----BEGIN (?P<kind>[A-Z0-9 ]+)-----.*?-----END (?P=kind)-----\n?", re.DOTALL)
+
+
 def tls_files(config: dict[str, Any] | None, redactor: Redactor) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Metadata of every TLS file the config names, and the (redacted) content of the certificates."""
+    """Metadata of every TLS file the config names, and the (redacted) PEM blocks of the readable ones."""
     meta: dict[str, Any] = {}
     contents: dict[str, bytes] = {}
     for where, path in _tls_paths(config or {}):
@@ -169,17 +176,42 @@ def tls_files(config: dict[str, Any] | None, redactor: Redactor) -> tuple[dict[s
             entry.update(exists=False, error=error_data(exc))
             meta[where] = entry
             continue
-        text = read_small(path, MAX_TLS_FILE)
-        if text is None:
-            entry["readable"] = False
+        try:
+            text, _ = read_regular(path, MAX_TLS_FILE)
+        except Refused as why:
+            entry.update(readable=False, content=f"not collected: {why}")
+            meta[where] = entry
+            continue
+        entry["readable"] = True
+        entry["holds_private_key"] = "PRIVATE KEY-----" in text
+        pem = "".join(m.group(0) for m in _PEM_BLOCK_RE.finditer(text))
+        if not pem:
+            entry["content"] = "not collected: no PEM block in it"
         else:
-            entry["readable"] = True
-            entry["holds_private_key"] = "PRIVATE KEY-----" in text
             name = f"config/tls/{_safe_name(path)}"
-            contents[name] = redactor.text(text, name).encode("utf-8")
+            contents[name] = redactor.text(pem, name).encode("utf-8")
             entry["bundle_file"] = name
         meta[where] = entry
     return meta, contents
+
+
+def pgpass_files(config: dict[str, Any] | None, pg_user: str, redactor: Redactor) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """The redacted pgpass files that may ship (see doctor.bundle.pgpass), and why the others do not."""
+    files: dict[str, str] = {}
+    refused: list[dict[str, Any]] = []
+    for candidate in pgpass.candidates(config, os.environ, pg_user):
+        try:
+            text = pgpass.shippable(candidate.path, pg_user)
+        except pgpass.Missing as why:
+            if candidate.explicit:
+                refused.append(pgpass.refusal(candidate, why))
+            continue
+        except pgpass.Refused as why:
+            refused.append(pgpass.refusal(candidate, why))
+            continue
+        name = f"config/pgpass/{_safe_name(candidate.path)}"
+        files[name] = redactor.pgpass(text, name)
+    return files, refused
 
 
 class _Files:
@@ -246,7 +278,7 @@ def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
 
     config_path, _found_by = discover_config_path(opts.config_path)
     config_text = read_config_text(config_path)  # a missing config is a usage error, as for `run`
-    config = prime(redactor, config_text, os.environ)
+    config = prime(redactor, config_text, os.environ, opts.pg_user or "postgres")
     named = config if isinstance(config, dict) else {}
     out_path = output_path(opts.output, hostname, when, named.get("scope"), named.get("name"))
 
@@ -264,6 +296,8 @@ def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
                                   deadline=deadline)
     host_files, host_problems = host_facts.gather(facts.get("system"), redactor, deadline)
     tls_meta, tls_contents = tls_files(config, redactor)
+    pg_user = str(facts.get("system.pg_user.name") or opts.pg_user or "postgres")
+    pgpass_contents, pgpass_refused = pgpass_files(config, pg_user, redactor)
 
     # The snapshot and the report go through the redactor once more: by now it knows every secret.
     clean_facts = Facts(redactor.data(facts.data, "facts.json"))
@@ -271,11 +305,8 @@ def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
     files.add("report.json", render_json(redactor.data(report_dict, "report.json")))
     files.add("report.html", render_html(redactor.data(report_dict, "report.html"), clean_facts))
     files.add("config/patroni.yml", redactor.yaml_text(config_text, "config/patroni.yml"))
-    for p in pgpass_paths(config, os.environ):
-        text = read_small(p)
-        if text is not None:
-            name = f"config/pgpass/{_safe_name(p)}"
-            files.add(name, redactor.pgpass(text, name))
+    for name, text in pgpass_contents.items():
+        files.add(name, text)
     if tls_meta:
         files.add("config/tls.json", tls_meta)
         for name, blob in tls_contents.items():
@@ -289,7 +320,7 @@ def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
 
     not_collected = errors_in(clean_facts.data) + [
         {"what": p["what"], "kind": p["error"].get("kind"), "message": p["error"].get("message")}
-        for p in harvest.not_collected + host_problems]
+        for p in harvest.not_collected + host_problems] + pgpass_refused
     manifest = {
         "format": BUNDLE_FORMAT,
         "bundle_version": BUNDLE_VERSION,

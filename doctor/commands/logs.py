@@ -152,7 +152,7 @@ def logs_command(
 
 def render_logs_text(console: Any, report: dict[str, Any]) -> None:
     """Sources read, diagnoses, the event timeline and the verdict."""
-    from rich.markup import escape
+    from doctor.render.plain import escape
 
     from doctor.render.sections.events import render_events
     from doctor.render.text import render_diagnoses, render_verdict

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+
+from doctor.render.plain import escape
 
 STATUS_STYLE = {"fail": "bold red", "warn": "yellow", "ok": "green", "skip": "dim", "error": "magenta"}
 STATUS_MARK = {"fail": "✗ FAIL", "warn": "! WARN", "ok": "✓ ok", "skip": "- skip", "error": "? ERROR"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -82,6 +83,13 @@ def test_bundle_then_analyze_offline_gives_the_live_diagnosis(healthy_lab, tmp_p
         log_name = next(n for n in members if n.startswith("logs/") and n.endswith(f"{node.name}/log/patroni.log"))
         assert b"password=[REDACTED:password:" in members[log_name]
         manifest = json.loads(members["manifest.json"])
+        # Patroni's own pgpass (owned by postgres, 0600) ships, every password field a token
+        pgpass_files = [n for n in members if n.startswith("config/pgpass/")]
+        assert pgpass_files, manifest["not_collected"]
+        for name in pgpass_files:
+            entries = [ln for ln in members[name].decode().splitlines() if ln.strip() and not ln.startswith("#")]
+            assert entries and all(re.fullmatch(r"(?:[^:]*:){4}\[REDACTED:password:[0-9a-f]+\]", ln) for ln in entries), \
+                entries
         assert manifest["diagnoses"] == live_ids or set(manifest["diagnoses"]) >= {"pg-hba-replication-missing"}
 
         offline = cli("analyze", str(bundle), "--format", "json")

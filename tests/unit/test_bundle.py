@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import pwd
 import re
 import stat
 import subprocess
@@ -149,7 +150,9 @@ def built(node, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("out")
     bundle = out / "b.tar.gz"
     t0 = time.monotonic()
-    proc = cli("bundle", "-c", str(node["config"]), "-o", str(bundle), "--timeout", "1", env=node["env"])
+    # The planted .pgpass is owned by whoever runs the tests: that is the PostgreSQL OS user here.
+    proc = cli("bundle", "-c", str(node["config"]), "-o", str(bundle), "--timeout", "1",
+               "--pg-user", pwd.getpwuid(os.getuid()).pw_name, env=node["env"])
     took = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr
     print(f"bundle: {bundle.stat().st_size} bytes in {took:.1f}s")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from doctor.render.plain import escape
 from doctor.render.sections import text_section
 from doctor.units import human_bytes
 
@@ -47,9 +47,9 @@ def render_cluster(console: Console, view: dict[str, Any]) -> None:
         if m.get("role_note"):
             style = "bold red"
         table.add_row(escape(m["name"]), escape(host), f"[{style}]{escape(role)}[/]" if style else escape(role),
-                      escape(str(m.get("state") or "?")), str(m.get("timeline") or ""),
-                      m.get("receive_lsn") or "", _lag(m.get("lag_bytes")), m.get("replay_lsn") or "",
-                      _lag(m.get("replay_lag_bytes")), m.get("sync_state") or "", escape(tags),
+                      escape(str(m.get("state") or "?")), escape(m.get("timeline") or ""),
+                      escape(m.get("receive_lsn") or ""), _lag(m.get("lag_bytes")), escape(m.get("replay_lsn") or ""),
+                      _lag(m.get("replay_lag_bytes")), escape(m.get("sync_state") or ""), escape(tags),
                       "*" if m.get("pending_restart") else "", escape(source))
     console.print()
     console.print(table)

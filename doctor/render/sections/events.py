@@ -6,9 +6,9 @@ import os
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from doctor.render.plain import escape
 from doctor.render.sections import text_section
 
 EVENT_STYLE = {"demotion": "yellow", "leader-lost": "yellow", "crash": "red", "bootstrap-failed": "red",

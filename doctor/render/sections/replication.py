@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from doctor.render.plain import escape
 from doctor.render.sections import text_section
 from doctor.units import human_bytes, human_seconds
 
@@ -51,8 +51,8 @@ def _lags(r: dict[str, Any]) -> str:
 def _state(r: dict[str, Any]) -> str:
     state = str(r.get("state") or "?")
     if r.get("role") not in ("Leader", "Standby Leader") and r.get("streaming") is False and state != "absent":
-        state += " [red](not streaming)[/]" if state in ("running", "streaming") else ""
-    return state
+        return escape(state) + (" [red](not streaming)[/]" if state in ("running", "streaming") else "")
+    return escape(state)
 
 
 @text_section("replication", order=20)
@@ -63,16 +63,16 @@ def render_replication(console: Console, view: dict[str, Any]) -> None:
     s = view["settings"]
     console.print()
     console.print(f"[bold]Replication settings[/] [dim]({escape(s['source'])})[/]: synchronous_mode "
-                  f"[bold]{s['synchronous_mode']}[/], strict [bold]{str(s['synchronous_mode_strict']).lower()}[/], "
-                  f"synchronous_node_count [bold]{s['synchronous_node_count']}[/], maximum_lag_on_failover "
-                  f"[bold]{_bytes(s['maximum_lag_on_failover'])}[/], maximum_lag_on_syncnode "
-                  f"[bold]{s['maximum_lag_on_syncnode']}[/]" + (", [yellow]paused[/]" if s.get("pause") else ""),
+                  f"[bold]{escape(s['synchronous_mode'])}[/], strict [bold]{escape(str(s['synchronous_mode_strict']).lower())}[/], "
+                  f"synchronous_node_count [bold]{escape(s['synchronous_node_count'])}[/], maximum_lag_on_failover "
+                  f"[bold]{escape(_bytes(s['maximum_lag_on_failover']))}[/], maximum_lag_on_syncnode "
+                  f"[bold]{escape(s['maximum_lag_on_syncnode'])}[/]" + (", [yellow]paused[/]" if s.get("pause") else ""),
                   soft_wrap=True)
     w, f, n = view["writes"], view["failover"], view["synchronous_node_count"]
     console.print(f"  [bold]writes[/]:   [{VERDICT_STYLE.get(w['status'], '')}]{escape(w['text'])}[/]", soft_wrap=True)
     console.print(f"  [bold]failover[/]: [{VERDICT_STYLE.get(f['status'], '')}]{escape(f['text'])}[/]", soft_wrap=True)
     console.print(f"  [bold]synchronous_node_count[/]: {escape(n['text'])}", soft_wrap=True)
-    table = Table(title=f"Members (lag against {view.get('reference_lsn') or '?'}, "
+    table = Table(title=f"Members (lag against {escape(view.get('reference_lsn') or '?')}, "
                         f"{escape(view.get('reference_source') or '?')})",
                   title_justify="left", show_edge=False, pad_edge=False)
     for col in ("member", "host", "role", "state", "TL", "received", "replayed", "lag bytes", "lag time",
@@ -87,12 +87,12 @@ def render_replication(console: Console, view: dict[str, Any]) -> None:
         fo_txt = "-" if fo is None else ("unknown" if fo["candidate"] is None else
                                          "candidate" if fo["candidate"] else "excluded: " + "; ".join(fo["reasons"]))
         role = r["role"] + (f" ({r['role_note']})" if r.get("role_note") else "")
-        src = "" if r.get("lsn_source") in (None, "PostgreSQL") else f" [dim]({r['lsn_source']})[/]"
+        src = "" if r.get("lsn_source") in (None, "PostgreSQL") else f" [dim]({escape(r['lsn_source'])})[/]"
         table.add_row(
             escape(r["name"]), escape(f"{r.get('host') or '-'}:{r.get('port') or '-'}" if r.get("host") else "-"),
-            escape(role), _state(r), str(r.get("timeline") if r.get("timeline") is not None else "-"),
-            (r.get("lsn") or "-") if leader else (r.get("receive_lsn") or "-") + src,
-            (r.get("lsn") or "-") if leader else (r.get("replay_lsn") or "-"),
+            escape(role), _state(r), escape(r.get("timeline") if r.get("timeline") is not None else "-"),
+            escape(r.get("lsn") or "-") if leader else escape(r.get("receive_lsn") or "-") + src,
+            escape((r.get("lsn") or "-") if leader else (r.get("replay_lsn") or "-")),
             lag_b, "-" if leader else _secs(r.get("lag_seconds")), "-" if leader else _lags(r),
             escape(str(r.get("sync_state") or "-")),
             "-" if leader else ("[red]yes[/]" if r.get("replay_paused") else ("no" if r.get("replay_paused") is False else "?")),
