@@ -8,7 +8,7 @@ counted matches, a timeline of events and what was read (or why not) in facts["l
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from doctor.collect import CollectContext, collector
 from doctor.logscan import mark_ages, patterns_from
@@ -35,13 +35,26 @@ def collect_logs(ctx: CollectContext) -> dict[str, Any]:
         return ctx.redactor.text(text, "logs") if ctx.redactor is not None else text
 
     # leave a margin inside the collectors' shared deadline (timeout * 2 + 2)
-    scanner = Scanner(patterns_from(load_playbooks(opts.playbook_dirs)), since=since, until=until, redact=redact,
-                      deadline=started + max(1.0, opts.timeout * 2 - 0.5))
-    scanner.notes.extend(notes)
-    scanner.scan(sources)
-    facts = scanner.facts()
-    mark_ages(facts.get("matches") or [], time.time())
+    facts = scan_logs(sources, opts.playbook_dirs, since=since, until=until, redact=redact, notes=notes,
+                      deadline=started + max(1.0, opts.timeout * 2 - 0.5), now=time.time())
     facts["found"] = where
     facts["since"] = opts.since
     facts["seconds"] = round(time.monotonic() - started, 3)
+    return facts
+
+
+def scan_logs(sources: Sequence[Any], playbook_dirs: Sequence[str] | None = None, since: float | None = None,
+              until: float | None = None, redact: Callable[[str], str] | None = None, engine: str = "auto",
+              notes: Sequence[str] = (), deadline: float | None = None, now: float | None = None) -> dict[str, Any]:
+    """Scan ``sources`` for the playbooks' patterns: the ``logs`` domain of the facts.
+
+    Used for this node's own logs (above) and for logs given by hand (``pgdoctor logs``).
+    ``now`` dates the matches' ages; without it they are aged from the end of the logs read.
+    """
+    scanner = Scanner(patterns_from(load_playbooks(list(playbook_dirs or []))), engine=engine, since=since,
+                      until=until, redact=redact, deadline=deadline)
+    scanner.notes.extend(notes)
+    scanner.scan(list(sources))
+    facts = scanner.facts()
+    mark_ages(facts.get("matches") or [], now)
     return facts

@@ -7,7 +7,8 @@ import sys
 import textwrap
 
 from doctor import engine
-from doctor.engine import CheckContext, Finding, Verdict, diagnose, run_checks, verdict_of
+from doctor.diagnosis import diagnose, verdict_of
+from doctor.engine import CheckContext, Finding, Verdict, run_checks
 from doctor.facts import Facts, FactsVersionError
 from doctor.node import NodeView
 from doctor.playbooks import load_playbooks
