@@ -20,9 +20,12 @@ def _overlaps(listen_addr: str, wanted: list[str]) -> bool:
 
 
 def _etcd_runs_here(ctx: CheckContext) -> bool:
-    """Does an etcd of this node exist: one listening on one of this node's addresses?"""
-    if ctx.settings.get("etcd_here") is not None:
-        return bool(ctx.settings["etcd_here"])
+    """Does an etcd of this node exist: one listening on one of this node's addresses?
+
+    The preflight collector answers it from the DCS endpoints; otherwise the processes tell."""
+    for known in (ctx.settings.get("etcd_here"), ctx.facts.get("preflight.etcd_here")):
+        if known is not None:
+            return bool(known)
     mine = set(ctx.node.pg_hosts + ctx.node.rest_hosts) - set(WILDCARDS)
     for proc in ctx.facts.get("system.processes.etcd") or []:
         args = " ".join(proc.get("cmdline") or [])

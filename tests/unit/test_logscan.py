@@ -304,7 +304,18 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_logs"
 
 
 def _report(lines: list[str], node_config: dict | None = None):
-    return analyze_logs([StdinSource(as_stream(("\n".join(lines) + "\n").encode()))], node_config=node_config)
+    """``pgdoctor logs`` on these lines (with ``-c`` a patroni.yml holding ``node_config``, when given)."""
+    import tempfile
+
+    import yaml
+
+    source = [StdinSource(as_stream(("\n".join(lines) + "\n").encode()))]
+    if node_config is None:
+        return analyze_logs(source)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "patroni.yml"
+        path.write_text(yaml.safe_dump(node_config))
+        return analyze_logs(source, config_path=str(path))
 
 
 def test_stuck_initialize_key_healed_by_a_later_clone_is_resolved():
