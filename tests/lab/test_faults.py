@@ -55,6 +55,7 @@ class Case:
     exit_code: int = 2
     also: dict[str, Callable[[dict, object], list[str]]] = field(default_factory=dict)
     fix: Callable[[dict, object], list[str]] | None = None  # strings the first diagnosis' fix must contain
+    evidence: list[str] = field(default_factory=list)  # strings the first diagnosis' evidence must contain
 
     @property
     def problem(self) -> str:
@@ -147,14 +148,30 @@ CASES = [
     Case("disk-full", lambda i, lab: [i["data_dir"], "128.0 MB"],
          also={"postgres-start-failed": lambda i, lab: ["No space left on device"]},
          fix=lambda i, lab: [f"df -h {i['data_dir']}"]),
-    Case("datadir-permissions.owner-root", lambda i, lab: [i["data_dir"], "root"]),
-    Case("config-invalid.timing", lambda i, lab: [],
-         on=lambda i, lab: str(lab.node("node1").config)),
-    Case("no-leader.nofailover", lambda i, lab: [],
+    # Patroni itself dies on the root-owned data dir; the dead Patroni and its closed REST port follow from it.
+    Case("datadir-permissions.owner-root", lambda i, lab: [i["data_dir"], "owned by root:root"],
+         also={"patroni-not-running": lambda i, lab: [i["config"]]},
+         fix=lambda i, lab: [f"chown -R postgres:postgres {i['data_dir']}"]),
+    # Patroni shrinks the timing it was given and only warns: a warning, exit 1.
+    Case("config-invalid.timing", lambda i, lab: ["10 + 2*10 = 30 > 20", "DCS /config key"],
+         on=lambda i, lab: str(lab.node("node1").config), exit_code=1,
+         fix=lambda i, lab: ["edit-config -s ttl=30"]),
+    # Seen from a replica that may not take over: no leader key, the members still running.
+    Case("no-leader.nofailover", lambda i, lab: ["cluster postgres has no leader", "/service/postgres/leader is missing",
+                                                 f"{i['node']} (primary, stopped)"],
          on=lambda i, lab: i["details"]["config"]),
-    Case("postgres-start-failed.missing-library", lambda i, lab: []),
-    Case("bootstrap-failed", lambda i, lab: []),
-    Case("rewind-failed", lambda i, lab: []),
+    Case("postgres-start-failed.missing-library", lambda i, lab: ["postmaster is not running"],
+         evidence=["failed to start postgres"]),
+    Case("bootstrap-failed", lambda i, lab: ["post_bootstrap"],
+         evidence=["removing initialize key after failed attempt to bootstrap",
+                   "renaming data directory to {data_dir}.failed"],
+         fix=lambda i, lab: [f"rm -rf {i['data_dir']}.failed"]),
+    # pg_rewind ran and was refused; the forked timeline it leaves behind is the consequence.
+    Case("rewind-failed", lambda i, lab: ["pg_rewind exit code=1"],
+         evidence=['could not fetch remote file "global/pg_control": ERROR:  permission denied for function '
+                   "pg_read_binary_file", "Failed to rewind from healthy primary: {new_leader}"],
+         also={"timeline-diverged": lambda i, lab: [f"{i['node']} diverged", f"leader {i['details']['new_leader']}"]},
+         fix=lambda i, lab: [f"reinit postgres {i['node']} --force"]),
 ]
 
 
@@ -166,6 +183,22 @@ def _assert_healthy(lab, since_start: float) -> None:
         assert sorted(members) == ["node1", "node2", "node3"]
         assert [k for k, m in members.items() if m["role"] == "Leader"] == [rep["cluster"]["leader"]]
         assert all(m["timeline"] is not None for m in members.values())
+
+
+def test_postmaster_pid_naming_a_live_process_is_resolved_by_patroni(healthy_lab):
+    """Patroni 4 sees through a postmaster.pid naming a live process that is no postmaster ('Process N is not
+    postmaster') and starts PostgreSQL anyway: the logs show the problem, the live check passes, exit 0."""
+    t0 = time.time()
+    info = healthy_lab.break_fault("postmaster-pid-stale.live-pid")
+    try:
+        assert "warning" not in info["details"], info["details"]
+        rc, rep = doctor_run(info["config"], t0)
+        assert rc == 0 and rep["diagnoses"] == [], _show(rep)
+        stale = next((d for d in rep["resolved"] if d["id"] == "postmaster-pid-stale"), None)
+        assert stale is not None, rep["resolved"]
+        assert f"Process {info['details']['pid_in_file']} is not postmaster" in stale["summary"], stale["summary"]
+    finally:
+        healthy_lab.heal()
 
 
 def test_healthy_right_after_bootstrap(lab):
@@ -195,6 +228,10 @@ def test_fault(healthy_lab, case: Case):
         assert first["fix"], f"{case.problem} has no filled-in fix"
         unfilled = {name for block in first["fix"] for name in re.findall(r"<([a-z_]+)>", block)} - {"method"}
         assert not unfilled, f"fix has unfilled values {unfilled}: {first['fix']}"
+        evidence = "\n".join(first["evidence"])
+        for text in case.evidence:
+            text = text.format(data_dir=info["data_dir"], **info["details"])
+            assert text in evidence, f"{text!r} not in the evidence: {first['evidence']}"
         if case.fix:
             for text in case.fix(info, healthy_lab):
                 assert text in "\n".join(first["fix"]), f"{text!r} not in the fix: {first['fix']}"

@@ -211,7 +211,7 @@ def test_system_id_mismatch_derived_from_real_facts():
 
 
 def test_stale_leader_key_with_every_member_a_replica_is_no_writable_primary():
-    # `lab break dcs-quorum-lost --node node1`: etcd1 alone still serves /leader = node1 from its local
+    # `lab break dcs-unreachable.quorum-lost --node node1`: etcd1 alone still serves /leader = node1 from its local
     # copy, but node1 demoted itself; every REST says replica and pg_is_in_recovery() is true
     facts = load_facts("no-leader.stale-leader.json")
     [v] = findings(facts, "cluster.leader")

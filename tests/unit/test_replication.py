@@ -315,7 +315,7 @@ def test_cli_bad_threshold_is_a_one_line_usage_error():
 
 
 # --------------------------------------------------------------- stale DCS, no writable primary
-# no-leader.stale-leader.json: `lab break dcs-quorum-lost --node node1` (etcd2, etcd3 stopped), facts
+# no-leader.stale-leader.json: `lab break dcs-unreachable.quorum-lost --node node1` (etcd2, etcd3 stopped), facts
 # taken on node1 after node1 demoted itself: the quorum-less etcd1 still serves /leader = node1 from its
 # local copy while every member's REST says role replica and pg_is_in_recovery() is true everywhere.
 

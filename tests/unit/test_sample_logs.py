@@ -1,7 +1,7 @@
 """Every real sample log in sample_logs/ names the right problem first, with either engine.
 
-The table lists each main sample (``<fault>.<source>.log``) with the problem id its lines
-prove, or None where that log really says nothing about the fault (the evidence is elsewhere:
+The table lists each main sample (``<problem-id>[.<variant>].<source>.log``, named after the lab fault that
+produced it) with the problem id its lines prove, or None where that log really says nothing about the fault (the evidence is elsewhere:
 process state, another node's log). A new sample must be added here, so the table stays complete.
 """
 
@@ -91,9 +91,9 @@ def test_sample_names_its_problem_first(name: str) -> None:
 
 
 def test_every_sampled_fault_has_an_expectation() -> None:
-    faults = {p.name.split(".")[0] for p in SAMPLES.glob("*.log")}
+    problems = {p.name.split(".")[0] for p in SAMPLES.glob("*.log")}
     covered = {n.split(".")[0] for n in EXPECTED}
-    assert faults - covered == set(), f"add a sample of these faults to EXPECTED: {sorted(faults - covered)}"
+    assert problems - covered == set(), f"add a sample of these problems to EXPECTED: {sorted(problems - covered)}"
 
 
 @pytest.mark.skipif(not hyperscan_available(), reason="hyperscan not installed")
