@@ -47,9 +47,11 @@ EXPECTED: dict[str, str | None] = {
     "port-in-use.pg.postgres.log": "port-in-use",
     "port-in-use.rest.patroni.log": "port-in-use",
     "postmaster-pid-stale.live-pid.patroni.log": "postmaster-pid-stale",
+    "postgres-start-failed.missing-library.patroni.log": "postgres-start-failed",
     "replication-auth-failed.postgres.log": "replication-auth-failed",
     "replication-auth-failed.stderr.log": "replication-auth-failed",
     "replication-lag.patroni.log": "cluster-paused",  # the lab pauses the cluster to hold replay
+    "rewind-failed.patroni.log": "rewind-failed",
     "sync-standby-unavailable.strict.patroni.log": "sync-standby-unavailable",
     "sync-standby-unavailable.nonstrict.patroni.log": "sync-standby-unavailable",
     "system-id-mismatch.patroni.log": "system-id-mismatch",
