@@ -136,7 +136,9 @@ CASES = [
          also={"patroni-not-running": lambda i, lab: [i["config"]]},
          fix=lambda i, lab: [f"mv {i['data_dir']} {i['data_dir']}.system-{_sysids(i)[1]}"]),
     # Only the old leader's log tells this story: the DCS answered, its loop did not run in time.
-    Case("leader-lock-lost", lambda i, lab: ["Demoting self (immediate-nolock)"],
+    # Which of its lines the summary quotes depends on timing (the member's lease may expire first: "Our lease
+    # disappeared from Etcd"); the demotion without the lock must be among the evidence.
+    Case("leader-lock-lost", lambda i, lab: ["the logs show it"], evidence=["Demoting self (immediate-nolock)"],
          fix=lambda i, lab: ["ttl", "loop_wait", "retry_timeout"]),
     # The replica stays "running" without a WAL receiver: replica-not-streaming is the consequence.
     Case("wal-segment-removed",

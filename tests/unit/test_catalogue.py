@@ -35,7 +35,8 @@ import pytest
 from doctor.commands.logs import analyze_logs
 from doctor.engine import load_checks
 from doctor.facts import Facts
-from doctor.lab.faults import FAULTS
+from doctor.lab.faults import ALIASES, FAULTS, resolve
+from doctor.lab.layout import LabError
 from doctor.logscan.sources import FileSource
 from doctor.pipeline import Report, analyze
 from doctor.playbooks import builtin_dir, load_playbooks
@@ -157,6 +158,16 @@ def test_every_fault_produces_a_playbook_problem() -> None:
     assert unknown == {}
     for fid, f in FAULTS.items():
         assert fid == (f"{f.problem}.{f.variant}" if f.variant else f.problem)
+
+
+def test_old_fault_ids_and_the_variant_option_name_the_same_faults() -> None:
+    assert sorted(set(ALIASES.values()) - set(FAULTS)) == []
+    f, note = resolve("port-in-use-pg")
+    assert f.id == "port-in-use.pg" and note == "port-in-use-pg is the old name of port-in-use.pg"
+    f, note = resolve("datadir-permissions", variant="owner-root")
+    assert f.id == "datadir-permissions.owner-root" and note is None
+    with pytest.raises(LabError, match="unknown fault 'port-in-use.ssh'"):
+        resolve("port-in-use", variant="ssh")
 
 
 def test_every_check_names_a_playbook() -> None:

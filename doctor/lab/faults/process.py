@@ -79,7 +79,8 @@ def _b_missing_library(ctx: Ctx) -> None:
     configs.write(ctx.lay, n, configs.NodeOptions(parameters={"shared_preload_libraries": MISSING_LIBRARY}))
     cluster.start_patroni(ctx.lay, n)
     ctx.details.update(change=f"postgresql.parameters.shared_preload_libraries = {MISSING_LIBRARY!r}")
-    symptom(ctx, rf'could not access file "{MISSING_LIBRARY}"', patroni_logs(n) + [n.postgres_log_dir], 40)
+    # PostgreSQL's FATAL (on Patroni's stderr) comes first; the symptom is Patroni giving up on this start
+    symptom(ctx, r"failed to start postgres", [n.patroni_log], 40)
 
 
 @healer("postgres-start-failed.missing-library")
