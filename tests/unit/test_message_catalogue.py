@@ -44,7 +44,7 @@ def _cases(target: str) -> list:
         mapped = BY_KEY.get((row.source, row.message))
         if mapped is None or mapped.target != target:
             continue
-        line = as_log_line(row, mapped.args)
+        line = as_log_line(row, mapped.args, error=target == "problem")
         if (line, mapped.value) in seen:
             continue
         seen.add((line, mapped.value))
@@ -54,13 +54,16 @@ def _cases(target: str) -> list:
 
 def test_catalogue_is_there_and_covers_every_source():
     sources = collections.Counter(m.source for m in CATALOGUE)
-    assert {"patroni", "python-etcd", "urllib3"} <= set(sources), sources
-    assert sources["patroni"] >= 500
+    assert {"patroni", "python-etcd", "urllib3", "postgres", "pg_basebackup", "pg_rewind"} <= set(sources), sources
+    assert sources["patroni"] >= 500 and sources["postgres"] >= 500
     versions = {v for m in CATALOGUE if m.source == "patroni" for v in m.versions}
     assert {v.rsplit(".", 1)[0] for v in versions} >= {"2.1", "3.0", "3.2", "3.3", "4.0", "4.1"}
     modules = {o for m in CATALOGUE if m.source == "patroni" for o in m.origins}
     for dcs in ("etcd", "etcd3", "consul", "zookeeper", "kubernetes", "raft"):
         assert any(o.startswith(f"patroni.dcs.{dcs}") for o in modules), dcs
+    for tool in ("postgres", "pg_basebackup", "pg_rewind"):
+        pg = {v for m in CATALOGUE if m.source == tool for v in m.versions}
+        assert {"15", "18"} <= pg, (tool, pg)
 
 
 def test_every_required_message_is_mapped():

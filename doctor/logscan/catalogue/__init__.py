@@ -43,7 +43,7 @@ def _unescape(text: str) -> str:
 
 def write_tsv(path: Path, rows: Iterable[Message]) -> int:
     """Write rows sorted and deduplicated; returns how many. Tabs, newlines and backslashes are escaped."""
-    uniq = sorted(set(rows), key=lambda m: (m.source, m.message, m.kind, m.level))
+    uniq = sorted(set(rows), key=lambda m: (m.source, m.message, m.kind, m.level, m.style, m.versions, m.origins))
     lines = ["\t".join(COLUMNS)]
     for m in uniq:
         lines.append("\t".join((m.source, m.kind, m.level, _escape(m.message), m.style, ",".join(m.versions),
@@ -162,16 +162,19 @@ def render(message: str, style: str, args: tuple[str, ...] = ()) -> str:
 _CLASS_OF = re.compile(r":([\w.]+)$")
 
 
-def as_log_line(m: Message, args: tuple[str, ...] = ()) -> str:
+def as_log_line(m: Message, args: tuple[str, ...] = (), error: bool = True) -> str:
     """The message as its program writes it into a log: Patroni's ``%(asctime)s %(levelname)s:`` prefix,
-    PostgreSQL's ``log_line_prefix``, a tool's ``name: error:``, or an exception's last traceback line."""
+    PostgreSQL's ``log_line_prefix``, a tool's ``name: error:``, or an exception's last traceback line.
+
+    The .mo catalogues do not say at which level a tool prints a message; ``error=False`` renders it as
+    the tool prints information (``pg_basebackup: base backup completed``)."""
     text = render(m.message, m.style, args)
     if m.kind == "raise":
         cls = _CLASS_OF.search(m.origins[0]) if m.origins else None
         name = cls.group(1) if cls and cls.group(1) != "message" else "Exception"
         return f"{name.split('.')[-1]}: {text}"
     if m.source in ("pg_basebackup", "pg_rewind"):
-        return f"{m.source}: error: {text}"
+        return f"{m.source}: error: {text}" if error else f"{m.source}: {text}"
     if m.source == "postgres":
         level = m.level if m.level not in ("-", "") else "LOG"
         return f"2026-01-10 10:00:00.000 UTC [4242] {level}:  {text}"
