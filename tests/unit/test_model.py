@@ -52,7 +52,7 @@ def test_one_build_per_snapshot_shared_by_checks_and_view(monkeypatch):
 
 
 def test_changing_the_snapshot_drops_the_model():
-    facts = load("replication-healthy.json")
+    facts = load("healthy.replication.json")
     before = model_of(facts)
     facts.set("settings", {"max_lag_bytes": 1})
     assert model_of(facts) is not before
@@ -67,7 +67,7 @@ def test_member_row_fields_are_the_json_keys():
 
 
 def test_missing_slot_serialises_without_its_details():
-    facts = load("replication-healthy.json")
+    facts = load("healthy.replication.json")
     lead = facts.data["replication"]["members"]["node1"]
     lead["slots"] = [s for s in lead["slots"] if s["slot_name"] != "node3"]
     node3 = next(r for r in replication_view(facts)["members"] if r["name"] == "node3")
@@ -75,8 +75,8 @@ def test_missing_slot_serialises_without_its_details():
 
 
 @pytest.mark.parametrize("name,dcs,writable", [
-    ("replication-healthy.json", "node1", "node1"),
-    ("dcs-quorum-lost.stale-leader.json", "node1", None),  # the key survives in a quorum-less etcd member
+    ("healthy.replication.json", "node1", "node1"),
+    ("no-leader.stale-leader.json", "node1", None),  # the key survives in a quorum-less etcd member
 ])
 def test_dcs_leader_and_writable_leader(name, dcs, writable):
     m = model_of(load(name))

@@ -296,7 +296,7 @@ def test_run_and_analyze_outputs_hold_no_canary(planted, tmp_path):
     env = {k: v for k, v in planted["env"].items() if k != "PGPASSFILE"}
     for fmt in ("text", "json", "html"):
         out = tmp_path / f"run.{fmt}"
-        proc = cli("run", "-c", str(planted["config"]), "--timeout", "3", "--format", fmt, "-o", str(out), env=env)
+        proc = cli("run", "-c", str(planted["config"]), "--timeout", "10", "--format", fmt, "-o", str(out), env=env)
         assert proc.returncode in (1, 2), proc.stderr
         assert "replication-auth-failed" in out.read_text()  # the PostgreSQL log was read
         _no_canary(out.read_bytes() + (proc.stdout + proc.stderr).encode(), f"run --format {fmt}")
