@@ -13,9 +13,10 @@ from typing import Any, Callable, Iterable
 
 from doctor import __version__
 from doctor.collect import CollectContext, CollectOptions, run_collectors
-from doctor.collect.config import (apply_env_overrides, discover_config_path, parse_config, read_config_text,
-                                   require_patroni_config)
+from doctor.collect.config import apply_env_overrides, discover_config_path, load_config, require_patroni_config
 from doctor.collect.deadline import Deadline
+from doctor.config_schema import Host as SchemaHost
+from doctor.config_schema import config_problems
 from doctor.engine import CheckContext, Diagnosis, Finding, diagnose, run_checks, verdict_of
 from doctor.facts import FACTS_VERSION, Facts
 from doctor.node import NodeView
@@ -64,11 +65,13 @@ class Report:
 def load_config_into(facts: Facts, options: CollectOptions, redactor: Redactor) -> CollectContext:
     """Find and parse the config; raise UsageError if there is none to read."""
     path, found_by = discover_config_path(options.config_path)
-    text = read_config_text(path)
-    config, yaml_error = parse_config(text)
+    loaded = load_config(path)
+    config, yaml_error = loaded.config, loaded.yaml_error
     # realpath: resolved here, on the node; checks compare it with the config a running Patroni was given
     entry: dict[str, Any] = {"path": os.path.abspath(path), "realpath": os.path.realpath(path), "found_by": found_by,
-                             "exists": True, "size": len(text)}
+                             "exists": True, "size": loaded.size}
+    if loaded.encoding_error:
+        entry["encoding_error"] = loaded.encoding_error
     if yaml_error:
         entry["yaml_error"] = yaml_error
         if yaml_error.get("line_text"):
@@ -79,6 +82,8 @@ def load_config_into(facts: Facts, options: CollectOptions, redactor: Redactor) 
         applied = apply_env_overrides(config)
         for secret in collect_secrets(config):
             redactor.remember(secret)
+        # Judged on the real config (a password that is a list is no longer one once redacted).
+        entry["schema"] = redactor.data(config_problems(config, SchemaHost()), "config")
         entry["data"] = redactor.data(config, "config")
         entry["env_overrides"] = applied
     facts.set("config", entry)
