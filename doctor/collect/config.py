@@ -333,6 +333,29 @@ def load_yaml(text: str) -> Any:
         raise ConfigShapeError(f"the document is nested more than {MAX_DEPTH} levels deep", None) from None
 
 
+_JSON_KEYS = (str, int, float, bool, type(None))
+
+
+def _plain_keys(data: Any) -> None:
+    """Give keys JSON cannot hold (a date, bytes) their text, in place: the config goes into facts.json.
+    Patroni knows no such key, so nothing it would read changes."""
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            if not all(isinstance(k, _JSON_KEYS) for k in node):
+                items = list(node.items())
+                node.clear()
+                node.update((k if isinstance(k, _JSON_KEYS) else str(k), v) for k, v in items)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def _no_mapping_facts(problem: str, message: str, line: int | None) -> dict[str, Any]:
     return {"line": line, "column": 1 if line else None, "problem": problem, "hints": [], "message": message,
             "tab_lines": [], "context": None, "line_text": None}
@@ -349,6 +372,7 @@ def parse_config(text: str) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
     if not isinstance(data, dict):
         return None, _no_mapping_facts(f"the top level is a {type(data).__name__}, not a mapping of keys",
                                        "the top level is not a mapping", 1)
+    _plain_keys(data)
     return data, None
 
 

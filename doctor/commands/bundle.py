@@ -10,6 +10,7 @@ import typer
 
 from doctor.cli import ConfigOpt, Format, TimeoutOpt, app, emit_report
 from doctor.errors import UsageError
+from doctor.filekind import refuse_special
 
 
 @app.command()
@@ -45,6 +46,8 @@ def bundle(
         since_seconds = parse_duration(since)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    for path in log_file or []:
+        refuse_special(path, "--log-file", allow_dir=True)  # a FIFO would block the bundle forever
     opts = BundleOptions(config_path=config, output=output, since=since, since_seconds=since_seconds,
                          max_log_bytes=int(max_log_mb * 1024 * 1024), timeout=timeout, pg_user=pg_user,
                          log_files=list(log_file or []))
@@ -87,6 +90,7 @@ def analyze(
     from doctor.bundle.reader import open_bundle
     from doctor.pipeline import analyze as analyze_facts
 
+    refuse_special(bundle_path, "bundle", allow_dir=True)  # a directory gets the reader's own words
     try:
         opened = open_bundle(bundle_path)
     except BundleError as exc:

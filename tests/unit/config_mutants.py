@@ -252,6 +252,11 @@ def mutants(base: str) -> list[Mutant]:
         ("standby-cluster-port-word", "    loop_wait: 10",
          "    loop_wait: 10\n    standby_cluster:\n      host: 127.0.0.1\n      port: fivefour"),
         ("unknown-top-key", "scope: postgres", "scope: postgres\nsurprise: 1"),  # Patroni ignores it
+        ("date-value", "name: node1", "name: 2024-01-01"),
+        ("date-key", "scope: postgres", "scope: postgres\ntags:\n  2024-01-01: x\n  nofailover: false"),
+        ("binary-value", "scope: postgres", "scope: !!binary aGVsbG8="),
+        ("set-value", "scope: postgres", "scope: postgres\ntags: !!set {a, b}"),
+        ("timestamp-password", "      password: example-superuser-secret", "      password: 2001-12-14t21:59:43.10-05:00"),
         ("citus-group-negative", "scope: postgres", "scope: postgres\ncitus:\n  database: db\n  group: -1"),
         ("second-dcs-consul", "scope: postgres", "scope: postgres\nconsul:\n  host: 127.0.0.1"),
     ]
