@@ -50,6 +50,7 @@ def yaml_parses(ctx: CheckContext) -> Verdict:
                               "Patroni opens the file as UTF-8 and exits with UnicodeDecodeError"],
                     values={"line": enc.get("line") or 1, "column": enc.get("column") or 1,
                             "yaml_problem": enc.get("problem"), "encoding": enc.get("encoding") or "",
+                            "iconv_from": {"Latin-1": "LATIN1"}.get(enc.get("encoding"), enc.get("encoding") or ""),
                             "byte_offset": enc.get("offset"), "tab_lines": [], "tab_fixes": []})
     where = f"line {err['line']}, column {err['column']}" if err.get("line") else "the file"
     hints = err.get("hints") or []

@@ -50,10 +50,10 @@ def _type_name(value: Any) -> str:
 
 
 def _shown(path: str, value: Any) -> str:
-    """How a value appears in a problem: its type for secrets, else a short repr."""
+    """How a value appears in a problem: its type for secrets and collections, else a short repr."""
     if _SECRET_LEAF_RE.search(path.rsplit(".", 1)[-1]) or value is None or isinstance(value, (list, dict)):
         return _type_name(value)
-    text = repr(value)
+    text = repr(value) if isinstance(value, (str, int, float, bool)) else f"a {type(value).__name__}: {value}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

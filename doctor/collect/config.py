@@ -72,7 +72,7 @@ def discover_config_path(explicit: str | None, env: dict[str, str] | None = None
     )
 
 
-MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a Patroni config is a few KB; beyond this it is not one
+MAX_CONFIG_BYTES = 1024 * 1024  # a Patroni config is a few KB; beyond this it is not one (and would take seconds)
 MAX_DEPTH = 100  # nesting levels; Patroni's own keys go 6 deep
 LINE_TEXT_CHARS = 200  # of the offending line, in the facts
 MAX_ALIAS_NODES = 100_000  # nodes that aliases may add to what is written (a "billion laughs" adds billions)
@@ -83,37 +83,39 @@ def _too_big(path: str, size: int) -> UsageError:
                       f"pgdoctor reads at most {MAX_CONFIG_BYTES // 1024 // 1024} MB; check the path")
 
 
+def _unreadable(path: str, exc: OSError) -> UsageError:
+    if isinstance(exc, FileNotFoundError):
+        return UsageError(f"config file {path} does not exist; check the path or pass -c")
+    if isinstance(exc, PermissionError):
+        return UsageError(f"config file {path} is not readable by this user; run pgdoctor as root or as postgres")
+    return UsageError(f"config file {path} cannot be read: {exc.strerror or exc}")
+
+
+def _not_a_file(path: str, mode: int) -> UsageError | None:
+    if stat.S_ISDIR(mode):
+        return UsageError(f"config {path} is a directory; give the patroni.yml file itself")
+    if not stat.S_ISREG(mode):
+        return UsageError(f"config {path} is {kind_of(mode)}, not a regular file; give the patroni.yml file itself")
+    return None
+
+
 def read_config_bytes(path: str) -> bytes:
     """The config file's bytes. Anything but a readable regular file of at most MAX_CONFIG_BYTES is a
     usage error (exit 3): a FIFO would block the open, /dev/zero would never end."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} does not exist; check the path or pass -c") from None
-    except PermissionError:
-        raise UsageError(f"config file {path} is not readable by this user; run pgdoctor as root or as postgres") from None
-    except OSError as exc:
-        raise UsageError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise UsageError(f"config {path} is a directory; give the patroni.yml file itself")
-    if not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"config {path} is {kind_of(st.st_mode)}, not a regular file; give the patroni.yml file itself")
-    if st.st_size > MAX_CONFIG_BYTES:
-        raise _too_big(path, st.st_size)
-    try:
+        refusal = _not_a_file(path, st.st_mode) or (_too_big(path, st.st_size) if st.st_size > MAX_CONFIG_BYTES else None)
+        if refusal:
+            raise refusal
         # O_NONBLOCK: should a FIFO have replaced the file since the stat, the open does not wait for a writer.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} does not exist; check the path or pass -c") from None
-    except PermissionError:
-        raise UsageError(f"config file {path} is not readable by this user; run pgdoctor as root or as postgres") from None
+        with os.fdopen(fd, "rb") as fh:
+            refusal = _not_a_file(path, os.fstat(fh.fileno()).st_mode)
+            if refusal:
+                raise refusal
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise UsageError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as fh:
-        mode = os.fstat(fh.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise UsageError(f"config {path} is {kind_of(mode)}, not a regular file; give the patroni.yml file itself")
-        raw = fh.read(MAX_CONFIG_BYTES + 1)
+        raise _unreadable(path, exc) from None
     if len(raw) > MAX_CONFIG_BYTES:
         raise _too_big(path, len(raw))
     return raw
@@ -153,7 +155,7 @@ def decode_config(raw: bytes, path: str) -> tuple[str, dict[str, Any] | None]:
         wide = _utf16_without_bom(raw)
         if wide:
             return raw.decode(wide, "replace"), {
-                "offset": 0, "byte": f"0x{raw[0]:02x}", "line": 1, "column": 1, "encoding": "UTF-16",
+                "offset": 0, "byte": f"0x{raw[0]:02x}", "line": 1, "column": 1, "encoding": "UTF-16LE" if wide == "utf-16-le" else "UTF-16BE",
                 "problem": "the file is UTF-16 (every other byte is NUL); Patroni reads UTF-8 only"}
         try:
             raw.decode("utf-8")

@@ -219,7 +219,7 @@ def test_findings_say_where(corpus: Corpus) -> None:
     for name in ("fifo", "dev-zero", "directory", "size-20mb"):
         assert j[name].kind == "refused", (name, j[name].summary)
     assert "named pipe" in j["fifo"].summary and "character device" in j["dev-zero"].summary
-    assert "at most 4 MB" in j["size-20mb"].summary
+    assert "at most 1 MB" in j["size-20mb"].summary
 
 
 def test_hostile_files_take_little_time(corpus: Corpus) -> None:
