@@ -133,7 +133,8 @@ class Int(Rule):
         number = parse_int(value, self.base_unit)
         bounds = " and ".join(b for b in (f">= {self.min}" if self.min is not None else "",
                                           f"<= {self.max}" if self.max is not None else "") if b)
-        wanted = "an integer" + (f" {bounds}" if bounds else "") + (f", a multiple of {self.aligned}" if self.aligned else "")
+        wanted = "an integer" + (f" {bounds}" if bounds else "")
+        wanted += f", a multiple of {self.aligned}" if self.aligned else ""
         if number is None or (self.min is not None and number < self.min) \
                 or (self.max is not None and number > self.max) or (self.aligned and number % self.aligned):
             yield path, f"must be {wanted} (it is {_shown(path, value)})"
@@ -225,7 +226,8 @@ class Map(Rule):
         for group in self.at_most_one:
             present = [n for n in group if n in value]
             if len(present) > 1:
-                yield (path or "(top level)"), f"may set only one of {' and '.join(group)} (it sets {', '.join(present)})"
+                yield (path or "(top level)"), \
+                    f"may set only one of {' and '.join(group)} (it sets {', '.join(present)})"
 
 
 def fields(**rules: Rule | tuple[Key, Rule]) -> dict[str, tuple[Key, Rule]]:
@@ -328,7 +330,8 @@ class HostList(AnyOf):
     """host:port items, as a comma-separated string or a list."""
 
     def __init__(self) -> None:
-        super().__init__((_CommaHosts(), ListOf(HostPort(connect=True))), "a host:port list or a comma-separated string")
+        super().__init__((_CommaHosts(), ListOf(HostPort(connect=True))),
+                         "a host:port list or a comma-separated string")
 
 
 class _CommaHosts(Rule):
@@ -361,8 +364,8 @@ class LogFormat(Rule):
             yield path, f"must be a string or a list (it is {_shown(path, value)})"
         elif not value:
             yield path, "must name at least one field"
-        elif not all(isinstance(f, str) or (isinstance(f, dict) and len(f) == 1 and isinstance(next(iter(f.values())), str))
-                     for f in value):
+        elif not all(isinstance(f, str) or (isinstance(f, dict) and len(f) == 1
+                                            and isinstance(next(iter(f.values())), str)) for f in value):
             yield path, "each item must be a string or a one-key mapping with a string value"
 
 
@@ -431,8 +434,8 @@ class _Context:
 STR, BOOL = Str(), Bool()
 USER = Map(fields(username=STR, password=opt(STR)))
 PORT = Int(max=65535, strict=True)
-ETCD = Map(fields(host=opt(HostPort(connect=True)), hosts=opt(HostList()), srv=opt(STR), srv_suffix=opt(STR), url=opt(STR),
-                  proxy=opt(STR), protocol=opt(STR), username=opt(STR), password=opt(STR), cacert=opt(STR),
+ETCD = Map(fields(host=opt(HostPort(connect=True)), hosts=opt(HostList()), srv=opt(STR), srv_suffix=opt(STR),
+                  url=opt(STR), proxy=opt(STR), protocol=opt(STR), username=opt(STR), password=opt(STR), cacert=opt(STR),
                   cert=opt(STR), key=opt(STR)),
            one_of=(("host", "hosts", "srv", "srv_suffix", "url", "proxy"),))
 PG_LIMIT = 262143
@@ -447,7 +450,8 @@ SCHEMA = Map(
             type=opt(Enum(("plain", "json"))),
             level=opt(Enum(("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"))),
             traceback_level=opt(Enum(("DEBUG", "ERROR"), case_sensitive=False)),
-            format=opt(LogFormat()), dateformat=opt(STR), static_fields=opt(Map({})), max_queue_size=opt(Int(strict=True)),
+            format=opt(LogFormat()), dateformat=opt(STR), static_fields=opt(Map({})),
+            max_queue_size=opt(Int(strict=True)),
             dir=opt(STR), file_num=opt(Int(strict=True)), file_size=opt(Int(strict=True)),
             mode=opt(Int(min=0, max=511, strict=True)), loggers=opt(Map({})), deduplicate_heartbeat_logs=opt(BOOL)))),
         ctl=opt(Map(fields(insecure=opt(BOOL), cacert=opt(STR), certfile=opt(STR), keyfile=opt(STR),
@@ -487,7 +491,8 @@ SCHEMA = Map(
                 synchronous_node_count=opt(Int(min=1)))),
             initdb=opt(ListOf(AnyOf((STR, Map({})), "a string or a mapping"))),
             method=opt(STR)))),
-        consul=opt(Map(fields(host=opt(HostPort(connect=True)), url=opt(STR), port=opt(PORT), scheme=opt(STR), token=opt(STR),
+        consul=opt(Map(fields(host=opt(HostPort(connect=True)), url=opt(STR), port=opt(PORT), scheme=opt(STR),
+                              token=opt(STR),
                               verify=opt(BOOL), cacert=opt(STR), cert=opt(STR), key=opt(STR), dc=opt(STR),
                               checks=opt(ListOf(STR)), register_service=opt(BOOL), service_tags=opt(ListOf(STR)),
                               service_check_interval=opt(STR), service_check_tls_server_name=opt(STR),
@@ -496,7 +501,8 @@ SCHEMA = Map(
         etcd=opt(ETCD),
         etcd3=opt(ETCD),
         exhibitor=opt(Map(fields(hosts=ListOf(STR), port=PORT, poll_interval=opt(Int(min=1, strict=True))))),
-        raft=opt(Map(fields(self_addr=ConnectAddress(), bind_addr=opt(HostPort()), partner_addrs=ListOf(HostPort(connect=True), allow_empty=True),
+        raft=opt(Map(fields(self_addr=ConnectAddress(), bind_addr=opt(HostPort()),
+                            partner_addrs=ListOf(HostPort(connect=True), allow_empty=True),
                             data_dir=opt(STR), password=opt(STR)))),
         zookeeper=opt(Map(fields(hosts=HostList(), use_ssl=opt(BOOL), cacert=opt(STR), cert=opt(STR), key=opt(STR),
                                  key_password=opt(STR), verify=opt(BOOL), set_acls=opt(Map({})),
@@ -544,5 +550,6 @@ def config_problems(config: dict[str, Any], host: Host | None = None) -> list[di
     for path, problem in SCHEMA.judge(present, "", ctx):
         if path == "(top level)" and problem.startswith("needs one of consul"):
             problem = "names no DCS: Patroni needs one of " + ", ".join(DCS_SECTIONS)
-        out.append({"path": path, "problem": problem, "text": f"{path} {problem}" if path != "(top level)" else problem})
+        text = f"{path} {problem}" if path != "(top level)" else problem
+        out.append({"path": path, "problem": problem, "text": text})
     return out

@@ -13,7 +13,6 @@ import re
 import shutil
 import stat
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
