@@ -15,11 +15,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 from doctor import __version__
 from doctor.collect import CollectContext, CollectOptions, run_collectors
-from doctor.collect.config import (apply_env_overrides, discover_config_path, parse_config, read_config_text,
-                                   require_patroni_config)
+from doctor.collect.config import apply_env_overrides, discover_config_path, load_config, require_patroni_config
 from doctor.collect.deadline import Deadline
 from doctor.diagnosis import RECENT_LOG_SECONDS, Diagnosis, diagnose, verdict_of
 from doctor.engine import CheckContext, Finding, known_ids, load_checks, run_checks
+from doctor.config_schema import Host as SchemaHost
+from doctor.config_schema import config_problems
 from doctor.facts import FACTS_VERSION, Facts
 from doctor.model.node import NodeView
 from doctor.playbooks import Playbook, load_playbooks
@@ -88,11 +89,13 @@ class Report:
 def load_config_into(facts: Facts, options: CollectOptions, redactor: Redactor) -> CollectContext:
     """Find and parse the config; raise UsageError if there is none to read."""
     path, found_by = discover_config_path(options.config_path)
-    text = read_config_text(path)
-    config, yaml_error = parse_config(text)
+    loaded = load_config(path)
+    config, yaml_error = loaded.config, loaded.yaml_error
     # realpath: resolved here, on the node; checks compare it with the config a running Patroni was given
     entry: dict[str, Any] = {"path": os.path.abspath(path), "realpath": os.path.realpath(path), "found_by": found_by,
-                             "exists": True, "size": len(text)}
+                             "exists": True, "size": loaded.size}
+    if loaded.encoding_error:
+        entry["encoding_error"] = loaded.encoding_error
     if yaml_error:
         entry["yaml_error"] = yaml_error
         if yaml_error.get("line_text"):
@@ -103,6 +106,8 @@ def load_config_into(facts: Facts, options: CollectOptions, redactor: Redactor) 
         applied = apply_env_overrides(config)
         for secret in collect_secrets(config):
             redactor.remember(secret)
+        # Judged on the real config (a password that is a list is no longer one once redacted).
+        entry["schema"] = redactor.data(config_problems(config, SchemaHost()), "config")
         entry["data"] = redactor.data(config, "config")
         entry["env_overrides"] = applied
     facts.set("config", entry)

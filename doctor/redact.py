@@ -364,6 +364,16 @@ class Redactor:
         return isinstance(key, str) and (is_secret_key(key) or key.lower() in USER_PASSWORD_NAMES
                                          or key.upper().endswith(("_PASSWORD", "_TOKEN", "_SECRET")))
 
+    def _secret_tree(self, value: Any, kind: str, where: str) -> Any:
+        """A list or mapping under a secret's key: every value in it is that secret (keys are kept)."""
+        if isinstance(value, dict):
+            return {k: self._secret_tree(v, kind, where) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._secret_tree(v, kind, where) for v in value]
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return self._secret_value(value, kind, where)
+        return value
+
     # -- structures ---------------------------------------------------------------------
     def data(self, value: Any, where: str = "facts") -> Any:
         """Redact a JSON-like structure: secret keys by name, argv lists by flag, free text by pattern."""
@@ -374,6 +384,8 @@ class Redactor:
             for key, item in value.items():
                 if self._names_secret(key) and isinstance(item, (str, int, float)) and not isinstance(item, bool):
                     out[key] = self._setting(key, item, where)
+                elif self._names_secret(key) and isinstance(item, (list, dict)):
+                    out[key] = self._secret_tree(item, _kind_of(key), where)  # a password written as a list
                 elif secret_pair and key == "value" and isinstance(item, (str, int, float)):
                     out[key] = self._secret_value(item, _kind_of(str(pair_key)), where)
                 else:
@@ -605,6 +617,8 @@ def collect_secrets(config: Any) -> list[str]:
         for key, item in config.items():
             if is_secret_key(key) and isinstance(item, (str, int)) and not isinstance(item, bool) and str(item):
                 found.append(str(item))
+            elif is_secret_key(key) and isinstance(item, (list, dict)):
+                found.extend(_leaves(item))  # a password written as a list is still a password
             else:
                 found.extend(collect_secrets(item))
     elif isinstance(config, list):
@@ -612,3 +626,14 @@ def collect_secrets(config: Any) -> list[str]:
             found.extend(collect_secrets(item))
     return found
 
+
+
+def _leaves(value: Any) -> list[str]:
+    """Every scalar in a list or mapping, as text (booleans and empty values are no secrets)."""
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value):
+        return [str(value)]
+    return []

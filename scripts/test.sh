@@ -33,6 +33,7 @@ if [ "$fast_only" = 1 ]; then
 fi
 
 bash scripts/install-lab.sh || { echo "test: install-lab.sh failed" >&2; exit 1; }
+export PGDOCTOR_REQUIRE_PATRONI=1  # the config corpus must be compared with Patroni's validator, not skipped
 bash scripts/install-test-deps.sh || { echo "test: install-test-deps.sh failed" >&2; exit 1; }
 # Whatever happens, leave no lab process behind.
 trap '"$PY" -m doctor lab down >/dev/null 2>&1 || true' EXIT

@@ -7,10 +7,12 @@ Only a redacted copy goes into the facts.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import shutil
-from pathlib import Path
+import stat
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -18,6 +20,7 @@ import yaml
 from doctor.collect.command import run_command
 from doctor.collect.deadline import Deadline
 from doctor.errors import UsageError
+from doctor.filekind import kind_of
 
 DEFAULT_PATHS = ("/etc/patroni/patroni.yml", "/etc/patroni.yml")
 
@@ -68,22 +71,115 @@ def discover_config_path(explicit: str | None, env: dict[str, str] | None = None
     )
 
 
-def read_config_text(path: str) -> str:
-    """Read the config file; a missing or unreadable file is a usage error (exit 3)."""
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"config {path} is a directory; give the patroni.yml file itself")
+MAX_CONFIG_BYTES = 1024 * 1024  # a Patroni config is a few KB; beyond this it is not one (and would take seconds)
+MAX_DEPTH = 100  # nesting levels; Patroni's own keys go 6 deep
+LINE_TEXT_CHARS = 200  # of the offending line, in the facts
+MAX_ALIAS_NODES = 100_000  # nodes that aliases may add to what is written (a "billion laughs" adds billions)
+
+
+def _too_big(path: str, size: int) -> UsageError:
+    return UsageError(f"config file {path} is {size / 1024 / 1024:.1f} MB; a Patroni config is a few KB and "
+                      f"pgdoctor reads at most {MAX_CONFIG_BYTES // 1024 // 1024} MB; check the path")
+
+
+def _unreadable(path: str, exc: OSError) -> UsageError:
+    if isinstance(exc, FileNotFoundError):
+        return UsageError(f"config file {path} does not exist; check the path or pass -c")
+    if isinstance(exc, PermissionError):
+        return UsageError(f"config file {path} is not readable by this user; run pgdoctor as root or as postgres")
+    return UsageError(f"config file {path} cannot be read: {exc.strerror or exc}")
+
+
+def _not_a_file(path: str, mode: int) -> UsageError | None:
+    if stat.S_ISDIR(mode):
+        return UsageError(f"config {path} is a directory; give the patroni.yml file itself")
+    if not stat.S_ISREG(mode):
+        return UsageError(f"config {path} is {kind_of(mode)}, not a regular file; give the patroni.yml file itself")
+    return None
+
+
+def read_config_bytes(path: str) -> bytes:
+    """The config file's bytes. Anything but a readable regular file of at most MAX_CONFIG_BYTES is a
+    usage error (exit 3): a FIFO would block the open, /dev/zero would never end."""
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} does not exist; check the path or pass -c") from None
-    except PermissionError:
-        raise UsageError(f"config file {path} is not readable by this user; run pgdoctor as root or as postgres") from None
+        st = os.stat(path)
+        refusal = _not_a_file(path, st.st_mode) or (_too_big(path, st.st_size) if st.st_size > MAX_CONFIG_BYTES else None)
+        if refusal:
+            raise refusal
+        # O_NONBLOCK: should a FIFO have replaced the file since the stat, the open does not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            refusal = _not_a_file(path, os.fstat(fh.fileno()).st_mode)
+            if refusal:
+                raise refusal
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise UsageError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+        raise _unreadable(path, exc) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise _too_big(path, len(raw))
+    return raw
+
+
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32"), (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+              (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"), (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"))
+
+
+def _where(raw: bytes, offset: int) -> tuple[int, int]:
+    """(line, column), both from 1, of a byte offset."""
+    return raw.count(b"\n", 0, offset) + 1, offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+
+
+def _utf16_without_bom(raw: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when the NUL bytes say the (mostly ASCII) text is UTF-16 without a BOM."""
+    if len(raw) < 4 or len(raw) % 2:
+        return None
+    even, odd = raw[0::2], raw[1::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def decode_config(raw: bytes, path: str) -> tuple[str, dict[str, Any] | None]:
+    """The text to parse and, when the bytes are not what Patroni can read (UTF-8, a UTF-8 BOM allowed),
+    what is wrong and where (byte offset, line, column). The text is then decoded as well as it can be,
+    so that the rest of the diagnosis still knows the node. A binary file is a usage error (exit 3)."""
+    for bom, codec, name in _WIDE_BOMS:
+        if raw.startswith(bom):
+            return raw.decode(codec, "replace"), {
+                "offset": 0, "byte": f"0x{raw[0]:02x}", "line": 1, "column": 1, "encoding": name,
+                "problem": f"the file is {name} (it starts with a {name} byte order mark); Patroni reads UTF-8 only"}
     if b"\x00" in raw:
-        raise UsageError(f"config file {path} is binary, not YAML; check the path")
-    return raw.decode("utf-8", errors="replace")
+        wide = _utf16_without_bom(raw)
+        if wide:
+            return raw.decode(wide, "replace"), {
+                "offset": 0, "byte": f"0x{raw[0]:02x}", "line": 1, "column": 1, "encoding": "UTF-16LE" if wide == "utf-16-le" else "UTF-16BE",
+                "problem": "the file is UTF-16 (every other byte is NUL); Patroni reads UTF-8 only"}
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"config file {path} is binary, not YAML; check the path") from None
+        if raw.count(0) > max(8, len(raw) // 100):
+            raise UsageError(f"config file {path} is binary, not YAML; check the path")
+        # A stray NUL in a text file: the YAML reader reports it with its position.
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start]
+        line, column = _where(raw, exc.start)
+        latin1 = all(b >= 0xA0 or b < 0x80 for b in raw)
+        return raw.decode("utf-8", "replace"), {
+            "offset": exc.start, "byte": f"0x{bad:02x}", "line": line, "column": column,
+            "encoding": "Latin-1" if latin1 else None,
+            "problem": f"byte 0x{bad:02x} at offset {exc.start} (line {line}, column {column}) is not UTF-8"
+                       + ("; the file looks like Latin-1 (ISO-8859-1)" if latin1 else "")
+                       + "; Patroni reads UTF-8 only and stops with UnicodeDecodeError"}
+
+
+def read_config_text(path: str) -> str:
+    """The config as text, for those who only need its words (bytes that are not UTF-8 are replaced)."""
+    return decode_config(read_config_bytes(path), path)[0]
 
 
 def yaml_error_facts(text: str, exc: yaml.YAMLError) -> dict[str, Any]:
@@ -91,12 +187,21 @@ def yaml_error_facts(text: str, exc: yaml.YAMLError) -> dict[str, Any]:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else None
     column = mark.column + 1 if mark is not None else None
+    position = getattr(exc, "position", None)  # a ReaderError (a character YAML does not allow) has only this
+    if mark is None and isinstance(position, int):
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
     lines = text.splitlines()
+    line_text = lines[line - 1][:LINE_TEXT_CHARS] if line and 0 < line <= len(lines) else None
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
     hints: list[str] = []
+    if isinstance(exc, ConfigShapeError):  # a shape, not a typo: no hint about tabs or quoting applies
+        return {"line": line, "column": column, "problem": exc.problem, "context": None,
+                "line_text": line_text, "tab_lines": [],
+                "tab_fixes": [], "hints": [], "message": exc.problem}
     tab_lines = [i + 1 for i, l in enumerate(lines) if "\t" in l[: len(l) - len(l.lstrip())]]
-    if "\t" in (problem or "") or "tab" in (problem or "").lower() or tab_lines:
+    if "\t" in (problem or "") or re.search(r"\btabs?\b", (problem or "").lower()) or tab_lines:
         hints.append(
             "tab character used for indentation"
             + (f" on line {', '.join(map(str, tab_lines[:5]))}" if tab_lines else "")
@@ -114,7 +219,7 @@ def yaml_error_facts(text: str, exc: yaml.YAMLError) -> dict[str, Any]:
         "column": column,
         "problem": problem,
         "context": context,
-        "line_text": lines[line - 1] if line and 0 < line <= len(lines) else None,
+        "line_text": line_text,
         "tab_lines": tab_lines,
         "tab_fixes": [{"line": n, "indent": _indent_for(lines, n - 1)} for n in tab_lines[:20]],
         "hints": hints,
@@ -146,20 +251,149 @@ def _indent_for(lines: list[str], index: int) -> int:
     return indent(prev)
 
 
-def parse_config(text: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Parse YAML text; return (config, yaml_error_facts)."""
+class ConfigShapeError(yaml.YAMLError):
+    """A document nested too deep, aliased into too many nodes, or aliased into itself."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = mark
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return list(node.value)
+
+
+def check_shape(root: yaml.Node) -> None:
+    """Refuse a node graph that would be too deep, or too large once its aliases are expanded, for
+    anything that walks the loaded config (the redactor, the checks, JSON output).
+
+    Aliases are shared nodes in the graph: sizes are counted once per node (memoised), so a
+    billion-laughs bomb is measured in microseconds, not expanded. Only collections are visited;
+    a scalar counts as one node where it is used.
+    """
+    if isinstance(root, yaml.ScalarNode):
+        return
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    written = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            kids = [k for k in _children(node) if not isinstance(k, yaml.ScalarNode)]
+            size[key] = 1 + len(node.value) * (2 if isinstance(node, yaml.MappingNode) else 1) - len(kids) \
+                + sum(size[id(k)] for k in kids)
+            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+            open_nodes.discard(key)
+            if depth[key] > MAX_DEPTH:
+                raise ConfigShapeError(f"the document is nested more than {MAX_DEPTH} levels deep", node.start_mark)
+            if size[key] > written + MAX_ALIAS_NODES:
+                raise ConfigShapeError(f"aliases expand the document by more than {MAX_ALIAS_NODES:,} nodes "
+                                       f"beyond the {written:,} written (an alias bomb)", node.start_mark)
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise ConfigShapeError("an alias refers to a node that contains it (a recursive alias)", node.start_mark)
+        open_nodes.add(key)
+        kids = _children(node)
+        written += 1 + len(kids)
+        stack.append((node, True))
+        stack.extend((k, False) for k in kids if not isinstance(k, yaml.ScalarNode) and id(k) not in size)
+
+
+class _BoundedLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """yaml's safe loader (libyaml's when present), refusing a too deep or too aliased document before
+    building it."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        check_shape(node)
+        return super().construct_document(node)
+
+
+class _PureBoundedLoader(yaml.SafeLoader):
+    """The pure-Python fallback for a yaml without libyaml."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        check_shape(node)
+        return super().construct_document(node)
+
+
+def load_yaml(text: str) -> Any:
+    """yaml.safe_load with bounds: depth, alias expansion, no recursive aliases (ConfigShapeError)."""
+    loader = _BoundedLoader if getattr(yaml, "__with_libyaml__", False) else _PureBoundedLoader
     try:
-        data = yaml.safe_load(text)
+        return yaml.load(text, Loader=loader)
+    except RecursionError:
+        # The pure-Python composer recurses per level and gives up before MAX_DEPTH can be judged.
+        raise ConfigShapeError(f"the document is nested more than {MAX_DEPTH} levels deep", None) from None
+
+
+_JSON_KEYS = (str, int, float, bool, type(None))
+
+
+def _plain_keys(data: Any) -> None:
+    """Give keys JSON cannot hold (a date, bytes) their text, in place: the config goes into facts.json.
+    Patroni knows no such key, so nothing it would read changes."""
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            if not all(isinstance(k, _JSON_KEYS) for k in node):
+                items = list(node.items())
+                node.clear()
+                node.update((k if isinstance(k, _JSON_KEYS) else str(k), v) for k, v in items)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _no_mapping_facts(problem: str, message: str, line: int | None) -> dict[str, Any]:
+    return {"line": line, "column": 1 if line else None, "problem": problem, "hints": [], "message": message,
+            "tab_lines": [], "context": None, "line_text": None}
+
+
+def parse_config(text: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Parse YAML text; return (config, yaml_error_facts). Never raises for what the text holds."""
+    try:
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         return None, yaml_error_facts(text, exc)
     if data is None:
-        return None, {"line": None, "column": None, "problem": "the file is empty", "hints": [], "message": "the file is empty",
-                      "tab_lines": [], "context": None, "line_text": None}
+        return None, _no_mapping_facts("the file is empty", "the file is empty", None)
     if not isinstance(data, dict):
-        return None, {"line": 1, "column": 1, "problem": f"the top level is a {type(data).__name__}, not a mapping of keys",
-                      "hints": [], "message": "the top level is not a mapping", "tab_lines": [], "context": None,
-                      "line_text": None}
+        return None, _no_mapping_facts(f"the top level is a {type(data).__name__}, not a mapping of keys",
+                                       "the top level is not a mapping", 1)
+    _plain_keys(data)
     return data, None
+
+
+@dataclass
+class LoadedConfig:
+    """patroni.yml as read: its text, the parsed mapping (None when it does not parse) and what is wrong."""
+
+    text: str
+    config: dict[str, Any] | None
+    yaml_error: dict[str, Any] | None
+    encoding_error: dict[str, Any] | None
+    size: int
+
+
+def load_config(path: str) -> LoadedConfig:
+    """Read, decode and parse the config; refuse (UsageError) what is not a config file at all."""
+    raw = read_config_bytes(path)
+    text, encoding_error = decode_config(raw, path)
+    config, yaml_error = parse_config(text)
+    return LoadedConfig(text=text, config=config, yaml_error=yaml_error, encoding_error=encoding_error, size=len(raw))
 
 
 PATRONI_TOP_KEYS = ("scope", "name", "namespace", "restapi", "postgresql", "etcd", "etcd3", "bootstrap", "consul",

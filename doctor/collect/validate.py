@@ -1,8 +1,8 @@
 """Patroni's own opinion of the config: ``patroni --validate-config --ignore-listen-port``.
 
-Kept as evidence for the config checks, not as a verdict: the validator rejects loopback
-connect addresses and unreachable DCS hosts, which are judged by pgdoctor's own checks.
-It lands in ``facts["config"]["validate"]``.
+It lands in ``facts["config"]["validate"]``. ``config.patroni`` fails on every objection it
+makes about the config (quoted); what it says about this host at this moment (an unreachable
+DCS host, the data directory's contents) stays evidence for the checks that judge those.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import typer
 from doctor.commands.options import ConfigOpt, DeadlineOpt, Format, FormatOpt, OutputOpt, PgUserOpt, PlaybooksOpt, TimeoutOpt
 from doctor.errors import UsageError
 from doctor.logscan.deadline import deadline_after
+from doctor.filekind import refuse_special
 
 
 def bundle(
@@ -46,6 +47,8 @@ def bundle(
         since_seconds = parse_duration(since)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    for path in log_file or []:
+        refuse_special(path, "--log-file", allow_dir=True)  # a FIFO would block the bundle forever
     opts = BundleOptions(config_path=config, output=output, since=since, since_seconds=since_seconds,
                          max_log_bytes=int(max_log_mb * 1024 * 1024), timeout=timeout, pg_user=pg_user,
                          log_files=list(log_file or []), deadline=deadline_after(deadline))
@@ -90,6 +93,7 @@ def analyze(
     from doctor.pipeline import analyze as analyze_facts
     from doctor.render.emit import emit_report
 
+    refuse_special(bundle_path, "bundle", allow_dir=True)  # a directory gets the reader's own words
     try:
         opened = open_bundle(bundle_path, deadline=deadline_after(deadline))
     except BundleError as exc:

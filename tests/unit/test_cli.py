@@ -157,12 +157,16 @@ def test_unreadable_config_is_a_usage_error(tmp_path, monkeypatch):
     from doctor.collect.config import read_config_text
     from doctor.errors import UsageError
 
-    def deny(self):
+    import os
+
+    def deny(*_args, **_kw):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", deny)
+    target = tmp_path / "p.yml"
+    target.write_text("scope: x\n")
+    monkeypatch.setattr(os, "open", deny)  # root reads any file: make the open itself refuse
     with pytest.raises(UsageError, match="not readable by this user"):
-        read_config_text(str(tmp_path / "p.yml"))
+        read_config_text(str(target))
 
 
 def test_output_file_and_unwritable_output(tab_config, tmp_path):

@@ -12,7 +12,8 @@ from doctor.engine import load_checks
 # What the first diagnosis' summary must name for each fixture <problem-id>.json: real values, not placeholders.
 EXPECTED_IN_SUMMARY = {
     "config-invalid-yaml": ["line 7, column 1", "tab"],
-    "config-invalid": ["restapi.connect_address is not set", "fivefourthreetwo", "synchronous_node_count 0"],
+    "config-invalid": ["restapi.connect_address is not set", "fivefourthreetwo",
+                       "synchronous_node_count must be an integer >= 1 (it is 0)"],
     "datadir-permissions": ["/var/lib/postgresql/15/data", "0755", "root", "postgres"],
     "datadir-not-empty": ["/var/lib/postgresql/15/data", "lost+found", "backup.tar"],
     "port-in-use": ["127.0.0.11:8008", "python3", "4242", "http.server"],
