@@ -21,6 +21,7 @@ from doctor.collect.deadline import Deadline
 from doctor.diagnosis import RECENT_LOG_SECONDS, Diagnosis, diagnose, verdict_of
 from doctor.engine import CheckContext, Finding, known_ids, load_checks, run_checks
 from doctor.facts import FACTS_VERSION, Facts
+from doctor.model import model_of
 from doctor.model.node import NodeView
 from doctor.playbooks import Playbook, load_playbooks
 from doctor.redact import Redactor, collect_secrets
@@ -169,6 +170,10 @@ def node_values(facts: Facts, node: NodeView) -> dict[str, Any]:
     values["data_dir_exists"] = bool(datadir.get("exists"))
     values["data_dir_entries"] = int(datadir.get("entry_count") or 0)
     values["data_dir_initialised"] = bool(datadir.get("has_pg_version"))
+    # what a log line's member name or API address must match before a fix command uses it
+    members = model_of(facts).members
+    values["known_members"] = [m.name for m in members]
+    values["known_api_urls"] = [m.api_url for m in members if m.api_url]
     return values
 
 
