@@ -5,7 +5,7 @@ whatever it contains. Playbooks do not quote by hand: while a template renders, 
 output is fenced with private-use marks (``finalize``); afterwards ``place_values`` walks the
 template's own text, knows for each value whether it stands in prose, in a fenced code block or an
 inline code span, and inside code whether the shell is unquoted or within ``'…'`` / ``"…"``, and
-writes the value the one way that keeps it a single literal word there. The quoting state is taken
+writes the value the one way that keeps it a single literal word there (in a ``#`` comment, as it is). The quoting state is taken
 from the template's text only, never from a value, so no value can change how the next one is read.
 
 In code, a value the shell or the Markdown around it cannot carry as one word (a line break or
@@ -79,19 +79,21 @@ class _Scanner:
         self.mode = "prose"  # prose | fence | inline
         self.quote = ""  # "" | "'" | '"'
         self.escaped = False
+        self.comment = False
+        self.last = "\n"
 
     def feed(self, text: str) -> None:
         i = 0
         while i < len(text):
             if self.mode != "inline" and text.startswith("```", i):
                 self.mode = "prose" if self.mode == "fence" else "fence"
-                self.quote, self.escaped = "", False
+                self.quote, self.escaped, self.comment, self.last = "", False, False, "\n"
                 i += 3
                 continue
             ch = text[i]
             if self.mode == "prose":
                 if ch == "`":
-                    self.mode, self.quote, self.escaped = "inline", "", False
+                    self.mode, self.quote, self.escaped, self.comment, self.last = "inline", "", False, False, "\n"
             elif self.mode == "inline" and ch == "`":
                 self.mode = "prose"
             else:
@@ -99,7 +101,9 @@ class _Scanner:
             i += 1
 
     def _shell(self, ch: str) -> None:
-        if self.escaped:
+        if self.comment:
+            self.comment = ch != "\n"
+        elif self.escaped:
             self.escaped = False
         elif self.quote == "'":
             if ch == "'":
@@ -110,6 +114,9 @@ class _Scanner:
             self.quote = ""
         elif not self.quote and ch in "'\"":
             self.quote = ch
+        elif not self.quote and ch == "#" and self.last in " \t\n":
+            self.comment = True  # the rest of the line is read by no one but the reader
+        self.last = ch
 
 
 def place_values(rendered: str, values: dict[str, Any]) -> str:
@@ -136,7 +143,7 @@ def place_values(rendered: str, values: dict[str, Any]) -> str:
         elif kind == _VERBATIM and code_safe(value, scan.mode == "inline"):
             out.append(value)
         elif code_safe(value, scan.mode == "inline"):
-            out.append(shell_word(value, scan.quote))
+            out.append(value if scan.comment else shell_word(value, scan.quote))
         else:
             out.append(shell_word(f"<{names.get(value, 'value')}>", scan.quote))
         pos = m.end()

@@ -15,6 +15,7 @@ import re
 from typing import Any, Callable
 
 DEFAULT_ETCD = "http://127.0.0.1:2379"
+_PLAIN = re.compile(r"[A-Za-z0-9_./:@%+=,]{1,255}")
 _NUMBER = re.compile(r"\d{1,19}")
 # PostgreSQL's own rule for slot names (ReplicationSlotValidateName): lower-case letters, digits, underscore.
 _SLOT = re.compile(r"[a-z0-9_]{1,63}")
@@ -82,8 +83,9 @@ CONFIRM: dict[str, Callable[[str, dict[str, Any]], bool]] = {
 def confirmed(name: str, value: Any, node: dict[str, Any]) -> bool:
     """May this value, taken from a log line, fill ``name`` in a fix's commands?
 
-    A number always may; a value that starts with ``-`` never (it would read as an option); any
-    other only through its name's check in ``CONFIRM`` (a name without one: never).
+    A number always may; a value that starts with ``-`` never (it would read as an option); a name
+    with a fact to compare (``CONFIRM``) only when the fact agrees; a name no fact speaks of (a
+    team's own playbook's value) only when it is one plain word, which quoting leaves as it is.
     """
     text = str(value)
     if text.startswith("-"):
@@ -91,4 +93,6 @@ def confirmed(name: str, value: Any, node: dict[str, Any]) -> bool:
     if _NUMBER.fullmatch(text):
         return True
     check = CONFIRM.get(name)
-    return bool(check and check(text, node))
+    if check is not None:
+        return check(text, node)
+    return bool(_PLAIN.fullmatch(text))

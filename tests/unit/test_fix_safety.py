@@ -109,6 +109,8 @@ def active(line: str) -> list[str]:
             found.append(line[i:i + 2] if line.startswith("$(", i) else ch)
         elif not quote and ch in "'\"":
             quote = ch
+        elif not quote and ch == "#" and (i == 0 or line[i - 1] in " \t"):
+            break  # a comment
         elif not quote and ch in ";|&<>\n":
             found.append(ch)
         i += 1

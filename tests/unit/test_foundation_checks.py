@@ -59,7 +59,7 @@ def test_healthy_node_has_no_diagnosis(judge):
 def test_fix_commands_carry_real_values(judge):
     d = judge("datadir-permissions.json").diagnoses[0]
     joined = "\n".join(d.fix)
-    assert "chmod 700 /var/lib/postgresql/15/data" in joined
+    assert "chmod 700 -- /var/lib/postgresql/15/data" in joined
     assert "chown -R postgres:postgres /var/lib/postgresql/15/data" in joined
     assert "<" not in joined  # no unfilled placeholder
 
