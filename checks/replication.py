@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
+from doctor.fixquote import shell_join
 from doctor.model import model_of
 from doctor.model.patroni_rules import ReplicationSettings
 from doctor.model.problems import DEFAULT_SLOT_RETAINED_BYTES, lag_problems, not_streaming, slot_problems
@@ -38,7 +39,7 @@ def _dcs_gate(ctx: CheckContext, what: str) -> Verdict | None:
 
 
 def _psql(ctx: CheckContext, row: MemberRow) -> str:
-    return f"psql -h {row.host or '<host>'} -p {row.port or 5432} -U {ctx.node.superuser} -d postgres"
+    return shell_join("psql", "-h", row.host or "<host>", "-p", row.port or 5432, "-U", ctx.node.superuser, "-d", "postgres")
 
 
 def _member_line(r: MemberRow) -> str:
@@ -64,7 +65,7 @@ def set_command(name: str, value: Any) -> str:
     """The ``--set`` argument of ``patronictl edit-config`` for one setting."""
     if isinstance(value, bool):
         value = "true" if value else "false"
-    return f"--set {name}={value}"
+    return shell_join("--set", f"{name}={value}")
 
 
 @check("replication.sync-standby", "synchronous mode has the standbys it asks for", playbook="sync-standby-unavailable",

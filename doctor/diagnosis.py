@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doctor.engine import Finding
+from doctor.fixquote import prose_text
+from doctor.logvalues import confirmed
 from doctor.playbooks import Playbook
 
 _STATUS_RANK = {"fail": 0, "error": 1, "warn": 2, "skip": 3, "ok": 4}
@@ -25,6 +27,7 @@ _SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 # A problem that only the logs show and whose lines stopped this long before the end of the logs is over
 # (Patroni repeats a current problem every loop).
 RECENT_LOG_SECONDS = 600.0
+LOG_VALUE = "log_value_"  # prefix of a value a log line names but the facts do not confirm
 
 
 @dataclass
@@ -194,14 +197,31 @@ def _healed_by(logs: list[dict[str, Any]], resolvers: list[str], all_matches: li
 
 def fill_values(group: Group, book: Playbook | None, node_values: dict[str, Any]) -> dict[str, Any]:
     """The values the playbook's Fix is filled with: the node's, then what each log line implies and
-    captured, then each finding's (the first finding, the most severe, wins)."""
+    captured, then each finding's (the first finding, the most severe, wins).
+
+    A value from a log line fills its name only when the facts confirm it (``doctor.logvalues``);
+    otherwise it is kept as ``log_value_<name>``, text for the reader, and the commands stay generic.
+    """
     values = dict(node_values)
     for m in reversed(group.logs):
-        values.update(_pattern_values(book, m, node_values))
-        values.update({k: v for k, v in (m.get("groups") or {}).items() if v is not None})
+        taken = _pattern_values(book, m, node_values)
+        taken.update({k: v for k, v in (m.get("groups") or {}).items() if v is not None})
+        for name, value in taken.items():
+            values[name if confirmed(name, value, node_values) else f"{LOG_VALUE}{name}"] = value
     for f in reversed(group.findings):
         values.update(f.values)
     return values
+
+
+def unconfirmed_note(book: Playbook | None, values: dict[str, Any]) -> str:
+    """A line of prose naming the log's values that the Fix would have used but did not, if any."""
+    used = book.value_names() if book else frozenset()
+    named = [f"{k[len(LOG_VALUE):]} \"{prose_text(str(v))}\"" for k, v in sorted(values.items())
+             if k.startswith(LOG_VALUE) and k[len(LOG_VALUE):] in used]
+    if not named:
+        return ""
+    return ("The log lines also name " + ", ".join(named) + ", which this node's config and the DCS do not "
+            "confirm; the commands above do not use it. Check it by hand before acting on it.")
 
 
 def _pattern_values(book: Playbook | None, match: dict[str, Any], node_values: dict[str, Any]) -> dict[str, Any]:
@@ -242,10 +262,17 @@ def _diagnosis(group: Group, book: Playbook | None, resolution: Resolution, valu
     return Diagnosis(
         id=group.playbook, title=book.title if book else group.playbook,
         severity=book.severity if book else "error", status=status, summary=summary, evidence=evidence,
-        fix=book.fix_commands(values) if book else [], fix_text=book.render("fix", values) if book else "",
+        fix=book.fix_commands(values) if book else [], fix_text=_fix_text(book, values),
         verify=book.render("verify", values) if book else "", checks=sorted({f.check for f in fs}),
         layer=book.layer if book else 50, log_matches=logs, summaries=summaries, resolved=resolution.resolved,
     )
+
+
+def _fix_text(book: Playbook | None, values: dict[str, Any]) -> str:
+    if book is None:
+        return ""
+    note = unconfirmed_note(book, values)
+    return book.render("fix", values) + (f"\n\n{note}" if note else "")
 
 
 def log_evidence(m: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from doctor.engine import CheckContext, Finding, known_ids, load_checks, run_che
 from doctor.config_schema import Host as SchemaHost
 from doctor.config_schema import config_problems
 from doctor.facts import FACTS_VERSION, Facts
+from doctor.model import model_of
 from doctor.model.node import NodeView
 from doctor.playbooks import Playbook, load_playbooks
 from doctor.redact import Redactor, collect_secrets
@@ -174,6 +175,10 @@ def node_values(facts: Facts, node: NodeView) -> dict[str, Any]:
     values["data_dir_exists"] = bool(datadir.get("exists"))
     values["data_dir_entries"] = int(datadir.get("entry_count") or 0)
     values["data_dir_initialised"] = bool(datadir.get("has_pg_version"))
+    # what a log line's member name or API address must match before a fix command uses it
+    members = model_of(facts).members
+    values["known_members"] = [m.name for m in members]
+    values["known_api_urls"] = [m.api_url for m in members if m.api_url]
     return values
 
 

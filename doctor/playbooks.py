@@ -4,7 +4,9 @@ A playbook has YAML front matter (id, title, severity, layer, explains, log
 patterns, and ``lab: none — <reason>`` when no lab fault produces it) and the
 sections Symptoms, Cause, Fix, Verify. Fix and Verify are
 Jinja2 templates rendered with this node's real values, so the operator gets
-``chmod 700 /var/lib/postgresql/15/data``, not ``chmod 700 <data_dir>``.
+``chmod 700 /var/lib/postgresql/15/data``, not ``chmod 700 <data_dir>``. Every value is placed by
+``doctor.fixquote``: shell-quoted inside code (fenced blocks and inline code), plain text in prose,
+so that no value can add a word or a command to a fix.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 import yaml
+
+from doctor.fixquote import mark, place_values, wrap_fragments
 
 SEVERITIES = ("critical", "error", "warning", "info")
 LOG_KINDS = ("patroni", "postgres", "etcd", "pg_basebackup", "pg_rewind", "any")
@@ -37,7 +42,10 @@ class _ShowMissing(jinja2.Undefined):
         return f"<{self._undefined_name}>"
 
 
-_ENV = jinja2.Environment(undefined=_ShowMissing, autoescape=False, keep_trailing_newline=True)
+# Fix and Verify: every output is marked, then placed for where it stands (see doctor.fixquote).
+_ENV = jinja2.Environment(undefined=_ShowMissing, autoescape=False, keep_trailing_newline=True, finalize=mark)
+# A pattern's own values are values, not Markdown: rendered plainly, placed later like any other.
+_VALUE_ENV = jinja2.Environment(undefined=_ShowMissing, autoescape=False, keep_trailing_newline=True)
 
 
 @dataclass
@@ -81,20 +89,39 @@ class Playbook:
         text = self.section(name)
         if not text:
             return ""
+        values = wrap_fragments(values)
         try:
-            return _ENV.from_string(text).render(**values).strip()
+            return place_values(_template(text).render(**values), values).strip()
         except jinja2.TemplateError as exc:
             return f"(fix template error in {self.source}: {exc})\n{text.strip()}"
+
+    def value_names(self) -> frozenset[str]:
+        """The value names the Fix and Verify templates use."""
+        return _value_names(self.section("fix") + "\n" + self.section("verify"))
 
     def fix_commands(self, values: dict[str, Any]) -> list[str]:
         """The shell commands of the Fix section, rendered, one string per code block line group."""
         return [block.strip() for block in CODE_RE.findall(self.render("fix", values)) if block.strip()]
 
 
+@functools.lru_cache(maxsize=256)
+def _template(text: str) -> jinja2.Template:
+    """A section's compiled template (sections are rendered once per diagnosis, often the same ones)."""
+    return _ENV.from_string(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _value_names(text: str) -> frozenset[str]:
+    try:
+        return frozenset(jinja2.meta.find_undeclared_variables(_ENV.parse(text)))
+    except jinja2.TemplateError:
+        return frozenset()
+
+
 def render_value(template: str, values: dict[str, Any]) -> str:
     """Render one small Jinja template (a pattern's ``values``) with the node's values."""
     try:
-        return _ENV.from_string(template).render(**values)
+        return _VALUE_ENV.from_string(template).render(**values)
     except jinja2.TemplateError:
         return template
 

@@ -206,7 +206,8 @@ class NodeView:
 
     @property
     def patronictl(self) -> str:
-        return f"patronictl -c {self.config_path or '/etc/patroni/patroni.yml'}"
+        from doctor.fixquote import shell_join
+        return shell_join("patronictl", "-c", self.config_path or "/etc/patroni/patroni.yml")
 
     def template_values(self) -> dict[str, Any]:
         """The values a playbook's fix commands may use."""

@@ -191,7 +191,7 @@ def test_datadir_0755(new_cluster_node):
     assert rc == 2
     item = items(doc, "datadir.permissions")[0]
     assert item["status"] == "fail" and "0755" in item["summary"] and str(new_cluster_node.data_dir) in item["summary"]
-    assert f"sudo chmod 700 {new_cluster_node.data_dir}" in item["fix"][0]
+    assert f"sudo chmod 700 -- {new_cluster_node.data_dir}" in item["fix"][0]
 
 
 def test_datadir_not_empty_when_joining(joining_node):
@@ -203,7 +203,7 @@ def test_datadir_not_empty_when_joining(joining_node):
     assert "already initialised" in plan["summary"] and "will clone" in plan["summary"]
     item = items(doc, "datadir.empty")[0]
     assert item["status"] == "fail" and "restore-notes.txt" in item["summary"]
-    assert f"sudo mv {joining_node.data_dir} {joining_node.data_dir}.stray" in item["fix"][0]
+    assert f"sudo mv -- {joining_node.data_dir} {joining_node.data_dir}.stray" in item["fix"][0]
 
 
 def test_local_port_taken(new_cluster_node):
@@ -226,7 +226,7 @@ def test_config_unreadable_by_postgres(new_cluster_node):
     assert rc == 2
     item = items(doc, "preflight.config-readable")[0]
     assert item["status"] == "fail" and str(new_cluster_node.dir) in item["summary"]
-    assert f"sudo chmod o+x {new_cluster_node.dir}" in item["fix"][0]
+    assert f"sudo chmod o+x -- {new_cluster_node.dir}" in item["fix"][0]
     rc, doc = preflight(new_cluster_node.config, "--ignore", "preflight-config-unreadable")
     item = items(doc, "preflight.config-readable")[0]
     assert item["status"] == "warn" and item["ignored"], item

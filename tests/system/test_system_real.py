@@ -52,7 +52,7 @@ def test_datadir_wrong_mode_and_owner_then_right(tmp_path):
     d = report["diagnoses"][0]
     assert d["id"] == "datadir-permissions"
     assert f"{data} is 0755 owned by root" in d["summary"]
-    assert any(f"chmod 700 {data}" in block for block in d["fix"])
+    assert any(f"chmod 700 -- {data}" in block for block in d["fix"])
     pg = pwd.getpwnam("postgres")
     os.chown(data, pg.pw_uid, pg.pw_gid)
     os.chmod(data, 0o700)

@@ -78,7 +78,7 @@ def test_missing_data_dir_that_postgres_cannot_create_fails(tmp_path):
     assert out.returncode == 2, out.stdout + out.stderr
     d = json.loads(out.stdout)["diagnoses"][0]
     assert d["id"] == "datadir-permissions" and "cannot create it" in d["summary"]
-    assert any(f"install -d -o postgres -g postgres -m 700 {tmp_path / 'missing' / 'data'}" in b for b in d["fix"])
+    assert any(f"install -d -o postgres -g postgres -m 700 -- {tmp_path / 'missing' / 'data'}" in b for b in d["fix"])
 
 
 def test_tab_gives_config_invalid_yaml_with_line_number(tab_config):
@@ -185,7 +185,7 @@ def test_checks_and_explain():
         c for c in data["checks"] if c["check"] == "datadir.permissions").items()
     out = pgdoctor("explain", "datadir-permissions", "-c", str(EXAMPLE))
     assert out.returncode == 0
-    assert "chmod 700 /var/tmp/pgdoctor-example/data" in out.stdout
+    assert "chmod 700 -- /var/tmp/pgdoctor-example/data" in out.stdout
 
 
 def test_secrets_from_the_config_never_reach_the_output(tab_config, tmp_path):

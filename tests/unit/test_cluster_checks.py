@@ -99,7 +99,7 @@ def test_initialize_key_stuck():
     fix = "\n".join(d.fix)
     assert ("ETCDCTL_API=3 etcdctl --endpoints=" + ",".join(ENDPOINTS) + " del /service/postgres/initialize") in fix
     # the real node1 data dir did not exist after the kill: nothing to move, and the fix says so
-    assert "sudo mv /var/tmp/lab-dev3/node1/data" not in fix
+    assert "sudo mv -- /var/tmp/lab-dev3/node1/data" not in fix
     assert "does not exist, so there is nothing to move here" in d.fix_text
     assert "Only when **no** member is bootstrapping" in d.fix_text
 

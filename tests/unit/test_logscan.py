@@ -366,15 +366,17 @@ def test_auth_failure_of_another_user_is_not_replication_auth():
     assert "replication-auth-failed" in [d["id"] for d in _report(su, cfg).as_dict()["diagnoses"]]
 
 
-def test_fix_uses_the_url_and_endpoints_the_log_names():
+def test_fix_uses_the_endpoints_the_log_names_and_names_an_unconfirmed_url_as_text():
     lines = ["2026-11-26 06:25:0%d,000 WARNING: Request failed to node1: GET http://127.0.0.11:8008/patroni "
              "(HTTPConnectionPool(host='127.0.0.11', port=8008): Max retries exceeded)" % i for i in range(4)]
     lines += [ln for ln in (SAMPLES / "dcs-unreachable.at-start.node1.patroni.log").read_text().splitlines()
               if "Failed to get list of machines" in ln][:6]
     out = _report(lines).as_dict()
     fixes = {d["id"]: "\n".join(d["fix"]) for d in out["diagnoses"] + out["resolved"]}
-    assert "curl -sv http://127.0.0.11:8008/patroni" in fixes["rest-api-unreachable"]
-    assert "<member_api_url>" not in fixes["rest-api-unreachable"]
+    # no config or DCS confirms the member's URL: the command stays generic, the fix names the URL as text
+    rest = next(d for d in out["diagnoses"] + out["resolved"] if d["id"] == "rest-api-unreachable")
+    assert "curl -sv '<member_api_url>'" in fixes["rest-api-unreachable"]
+    assert 'member_api_url "http://127.0.0.11:8008/patroni"' in rest["fix_text"]
     assert "127.0.2.1" in fixes["dcs-unreachable"] and "127.0.0.1:2379" not in fixes["dcs-unreachable"]
 
 

@@ -40,8 +40,8 @@ def test_fixture_names_its_problem_first(judge, problem):
 def test_fix_commands_carry_real_values(judge):
     d = judge("datadir-permissions.json").diagnoses[0]
     joined = "\n".join(d.fix)
-    assert "chmod 700 /var/lib/postgresql/15/data" in joined
-    assert "chown -R postgres:postgres /var/lib/postgresql/15/data" in joined
+    assert "chmod 700 -- /var/lib/postgresql/15/data" in joined
+    assert "chown -R postgres:postgres -- /var/lib/postgresql/15/data" in joined
     assert "<" not in joined  # no unfilled placeholder
 
 

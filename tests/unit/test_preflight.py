@@ -165,7 +165,7 @@ def test_config_unreadable_names_the_blocking_dir():
     r = judge(facts(**{"preflight.config_access": access}))
     f = items_of(r, "preflight.config-readable")[0]
     assert f.status == "fail" and parent["path"] in f.summary and "0700" in f.summary
-    assert f"sudo chmod o+x {parent['path']}" in fixes(r, "preflight.config-readable")[0]
+    assert f"sudo chmod o+x -- {parent['path']}" in fixes(r, "preflight.config-readable")[0]
 
 
 def test_world_readable_config_warns():
