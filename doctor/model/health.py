@@ -166,8 +166,7 @@ def standby_leader_replication(facts: Facts, members: list[Member], lv: LeaderVi
         return StandbyLeaderReplication(m.name, False, "it has no WAL receiver (pg_stat_wal_receiver is empty)",
                                         cfg, evidence)
     if not pg.get("reachable"):
-        evidence.append(pg_connection(facts, m.name)[1].replace("PostgreSQL:", "pg_stat_wal_receiver:", 1)
-                        if not pg else f"pg_stat_wal_receiver on {m.name}: not read (its PostgreSQL was not reached)")
+        evidence.append(f"pg_stat_wal_receiver on {m.name}: not read — {pg_connection(facts, m.name)[1]}")
     rs = m.replication_state
     says = running_says_streaming(m.patroni_version)
     evidence.append(f"replication_state of {m.name}: {rs or 'none'} (Patroni {m.patroni_version or 'version unknown'})")
