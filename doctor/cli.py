@@ -146,6 +146,7 @@ def run(
     max_lag_bytes: Optional[str] = typer.Option(None, "--max-lag-bytes", help="Warn when a replica lags more than this (e.g. 16MB)."),
     max_lag_seconds: Optional[float] = typer.Option(None, "--max-lag-seconds", help="Warn when a replica's replay lags more than this."),
     slot_retained: Optional[str] = typer.Option(None, "--slot-retained-bytes", help="Warn when a slot that is inactive (or unbounded by max_slot_wal_keep_size) retains more WAL than this (default 1GB)."),
+    expect_members: Optional[int] = typer.Option(None, "--expect-members", min=1, help="How many members the cluster should have; fewer is a warning (default: the members the DCS still knows of)."),
     playbooks: Optional[list[str]] = typer.Option(None, "--playbooks", help="A directory of your own playbooks (added to the built-in ones)."),
 ) -> None:
     """Diagnose this node: collect facts, run every check, print diagnoses with filled-in fixes.
@@ -177,7 +178,8 @@ def run(
                              read_logs=logs, log_files=list(log_file or []), playbook_dirs=list(playbooks or []))
     with _progress_status(format == Format.text):
         facts, _ = collect(options, profile="run")
-    settings = {"max_lag_bytes": lag_bytes, "max_lag_seconds": max_lag_seconds, "slot_retained_bytes": slot_bytes}
+    settings = {"max_lag_bytes": lag_bytes, "max_lag_seconds": max_lag_seconds, "slot_retained_bytes": slot_bytes,
+                "expect_members": expect_members}
     facts.set("settings", {k: v for k, v in settings.items() if v is not None})
     report = analyze(facts, command="run", profiles=("run", "replication"), only=only_ids, skip_ids=skip_ids,
                      playbook_dirs=playbooks)

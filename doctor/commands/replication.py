@@ -19,6 +19,7 @@ def replication(
     max_lag_bytes: Optional[str] = typer.Option(None, "--max-lag-bytes", help="Warn when a replica lags more than this (e.g. 16MB)."),
     max_lag_seconds: Optional[float] = typer.Option(None, "--max-lag-seconds", help="Warn when a replica's replay lags more than this."),
     slot_retained: Optional[str] = typer.Option(None, "--slot-retained-bytes", help="Warn when an inactive slot (or any slot with max_slot_wal_keep_size unlimited) retains more WAL than this (default 1GB)."),
+    expect_members: Optional[int] = typer.Option(None, "--expect-members", min=1, help="How many members the cluster should have; fewer is a warning (default: the members the DCS still knows of)."),
 ) -> None:
     """Replication of the whole cluster: settings, members, lag, sync state, and the verdicts on writes and failover.
 
@@ -41,7 +42,8 @@ def replication(
         raise UsageError(str(exc)) from None
     options = CollectOptions(config_path=config, timeout=timeout, read_logs=False, validate_config=False)
     facts, _ = collect(options, profile="replication")
-    settings = {"max_lag_bytes": lag_bytes, "max_lag_seconds": max_lag_seconds, "slot_retained_bytes": slot_bytes}
+    settings = {"max_lag_bytes": lag_bytes, "max_lag_seconds": max_lag_seconds, "slot_retained_bytes": slot_bytes,
+                "expect_members": expect_members}
     facts.set("settings", {k: v for k, v in settings.items() if v is not None})
     report = analyze(facts, command="replication", profiles=("replication",))
     raise typer.Exit(emit_report(report, format, None))

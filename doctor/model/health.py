@@ -241,6 +241,10 @@ class ScheduledAction:
     source: str
     overdue_seconds: float | None  # how long past its time at collection (None: not past, or unknown)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "at": self.at, "member": self.member, "from": self.from_member,
+                "source": self.source, "overdue_seconds": self.overdue_seconds, "text": self.text()}
+
     def text(self) -> str:
         if self.kind == "switchover":
             return (f"switchover scheduled at {self.at}" + (f" from {self.from_member}" if self.from_member else "")

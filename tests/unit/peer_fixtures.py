@@ -166,6 +166,8 @@ def _leader_answer_listing(base: dict[str, Any], cluster: dict[str, Any]) -> dic
     """A leader's /patroni answer whose ``replication[]`` lists every replica of ``cluster`` as its row
     for srv1 in ``base`` looks (check_patroni's answer lists one walsender)."""
     out = copy.deepcopy(base)
+    lead = next(m for m in cluster["members"] if m.get("role") in ("leader", "standby_leader"))
+    out["timeline"] = lead.get("timeline", out.get("timeline"))  # the suite's answer is of another cluster's timeline
     row = out["replication"][0]
     out["replication"] = [dict(row, application_name=m["name"], client_addr=m["host"])
                           for m in cluster["members"] if m.get("role") not in ("leader", "standby_leader")]
