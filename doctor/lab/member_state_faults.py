@@ -1,0 +1,181 @@
+"""Lab faults that put members into the states of doctor/model/member_states.py, produced the way they
+happen on real clusters (Patroni's own code decides the state; nothing is written into the DCS by hand).
+
+- ``member-down``: maintenance mode on, a replica's postmaster stopped with a fast shutdown. Patroni
+  does not start a PostgreSQL while paused and writes ``stopped`` (patroni/ha.py ``_run_cycle``). Variant
+  ``start-failed``: a foreign listener then holds the replica's PostgreSQL port and the cluster is resumed:
+  Patroni starts PostgreSQL, which cannot bind, and writes ``start failed``.
+- ``leader-postgres-down``: the leader's postmaster SIGSTOPped. Patroni keeps its own connections and
+  the leader key (a stopped postmaster is still a live pid), every new connection hangs: writes from new
+  clients are impossible. (Stopping it while paused is not this fault: Patroni then drops the key,
+  "removed leader lock because postgres is not running".)
+- ``pending-restart``: ``patronictl edit-config`` raises ``max_connections`` (a restart-only parameter).
+- ``scheduled-action``: ``patronictl switchover --scheduled`` an hour ahead.
+- ``member-count``: a replica's Patroni (and its PostgreSQL) stopped until its member key expires; the
+  leader still keeps its slot (``retain_slots``).
+
+Each is ``(id, summary, target, variants, breaker, healer)`` in :data:`SPECS`; :func:`register` adds them to
+the lab's fault registry.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from . import cluster, procs
+from .faults import Ctx, _plogs, _resume, _start_foreign_listener, _symptom, patronictl, replicas, wait_until
+from .layout import LabError, Node
+
+STATE_TIMEOUT = 60.0
+
+
+def _state(n: Node) -> str | None:
+    st = cluster.member_status(n)
+    return st.get("state") if st else None
+
+
+def _wait_state(n: Node, want: str, timeout: float = STATE_TIMEOUT) -> None:
+    wait_until(lambda: _state(n) == want, timeout, f"{n.name}'s Patroni to report its PostgreSQL '{want}'")
+
+
+def _pause(ctx: Ctx) -> None:
+    patronictl(ctx.lay, "pause", "--wait")
+
+
+# --------------------------------------------------------------------------- member-down
+
+
+def break_member_down(ctx: Ctx) -> None:
+    n = ctx.node
+    _pause(ctx)
+    cluster.stop_postgres(n)
+    if ctx.variant == "start-failed":
+        pid = _start_foreign_listener(ctx, n, n.pg_port)
+        ctx.details.update(listener_pid=pid, port=f"{n.address}:{n.pg_port}")
+        _resume(ctx.lay)
+        _wait_state(n, "start failed")
+    else:
+        _wait_state(n, "stopped")
+        _symptom(ctx, r"PAUSE: postgres is not running", _plogs(n), 20)
+    ctx.details.update(member=n.name, state=_state(n))
+
+
+def heal_member_down(ctx: Ctx) -> str:
+    for pid, match in cluster.extra_pids(ctx.lay):
+        procs.stop_pid(pid, match, grace=5)
+    _resume(ctx.lay)
+    return f"stopped the foreign listener, resumed; Patroni starts {ctx.node.name}'s PostgreSQL"
+
+
+# --------------------------------------------------------------------------- leader-postgres-down
+
+
+def break_leader_postgres_down(ctx: Ctx) -> None:
+    n = ctx.node
+    pid = cluster.postgres_pid(n)
+    if not pid:
+        raise LabError(f"{n.name} has no running postmaster")
+    procs.signal_pid(pid, signal.SIGSTOP)
+    ctx.state["stopped_postmaster"] = pid
+    ctx.save()
+    ctx.details.update(leader=n.name, stopped_postmaster=pid)
+
+    def refuses() -> bool:
+        import psycopg
+        try:
+            psycopg.connect(n.dsn(connect_timeout=2), autocommit=True).close()
+            return False
+        except psycopg.OperationalError:
+            return True
+    wait_until(refuses, 20, f"new connections to {n.name} to hang")
+
+
+def heal_leader_postgres_down(ctx: Ctx) -> str:
+    pid = ctx.state.get("stopped_postmaster")
+    if pid and procs.alive(pid):
+        procs.signal_pid(pid, signal.SIGCONT)
+    return f"kill -CONT {pid}"
+
+
+# --------------------------------------------------------------------------- pending-restart
+
+
+PENDING_PARAMETER = ("max_connections", "120")
+
+
+def break_pending_restart(ctx: Ctx) -> None:
+    name, value = PENDING_PARAMETER
+    out = patronictl(ctx.lay, "edit-config", "--set", f"postgresql.parameters.{name}={value}", "--force")
+    ctx.details.update(parameter=name, value=value, patronictl=out.strip()[-400:])
+    wait_until(lambda: all((cluster.member_status(n) or {}).get("pending_restart") for n in ctx.lay.nodes),
+               STATE_TIMEOUT, "every member to report pending_restart")
+
+
+def heal_pending_restart(ctx: Ctx) -> str:
+    name, _ = PENDING_PARAMETER
+    patronictl(ctx.lay, "edit-config", "--set", f"postgresql.parameters.{name}=null", "--force")
+    wait_until(lambda: not any((cluster.member_status(n) or {}).get("pending_restart") for n in ctx.lay.nodes),
+               STATE_TIMEOUT, "pending_restart to clear")
+    return f"patronictl edit-config --set postgresql.parameters.{name}=null"
+
+
+# --------------------------------------------------------------------------- scheduled-action
+
+
+def break_scheduled_action(ctx: Ctx) -> None:
+    from .faults import leader
+    lead = leader(ctx.lay)
+    cand = sorted(replicas(ctx.lay), key=lambda x: x.name)[0]
+    at = (datetime.now(timezone.utc) + timedelta(hours=1)).replace(microsecond=0).isoformat()
+    out = patronictl(ctx.lay, "switchover", "--leader", lead.name, "--candidate", cand.name, "--scheduled", at,
+                     "--force")
+    ctx.details.update(leader=lead.name, candidate=cand.name, at=at, patronictl=out.strip()[-400:])
+    wait_until(lambda: bool((cluster.cluster_view(ctx.lay) or {}).get("scheduled_switchover")), 20,
+               "the scheduled switchover in /cluster")
+
+
+def heal_scheduled_action(ctx: Ctx) -> str:
+    if (cluster.cluster_view(ctx.lay) or {}).get("scheduled_switchover"):
+        patronictl(ctx.lay, "flush", ctx.lay.scope, "switchover", "--force")
+    return "patronictl flush switchover"
+
+
+# --------------------------------------------------------------------------- member-count
+
+
+def break_member_count(ctx: Ctx) -> None:
+    n = ctx.node
+    cluster.stop_member(n)
+    names = lambda: {m.get("name") for m in (cluster.cluster_view(ctx.lay) or {}).get("members") or []}  # noqa: E731
+    wait_until(lambda: n.name not in names(), 90, f"{n.name}'s member key to expire")
+    ctx.details.update(member=n.name, stopped_at=time.time())
+
+
+def heal_member_count(ctx: Ctx) -> str:
+    return f"start {ctx.node.name}'s Patroni (lab up)"
+
+
+SPECS: list[tuple[str, str, str, tuple[str, ...], Callable[[Ctx], Any], Callable[[Ctx], Any]]] = [
+    ("member-down", "maintenance mode on and a replica's postmaster stopped (Patroni: 'stopped'); variant "
+     "start-failed: its port then taken by a foreign listener and the cluster resumed (Patroni: 'start failed')",
+     "replica", ("start-failed",), break_member_down, heal_member_down),
+    ("leader-postgres-down", "the leader's postmaster SIGSTOPped: Patroni keeps the leader key, new connections hang",
+     "leader", (), break_leader_postgres_down, heal_leader_postgres_down),
+    ("pending-restart", "patronictl edit-config raises max_connections: every member waits for a restart",
+     "cluster", (), break_pending_restart, heal_pending_restart),
+    ("scheduled-action", "patronictl switchover --scheduled an hour ahead", "cluster", (),
+     break_scheduled_action, heal_scheduled_action),
+    ("member-count", "a replica's Patroni stopped until its member key expired", "replica", (),
+     break_member_count, heal_member_count),
+]
+
+
+def register(fault: Callable, healer: Callable) -> None:
+    """Add the faults to the lab's registry (``fault(id, summary, target=, variants=)`` and ``healer(id)``
+    decorators of doctor/lab/faults.py)."""
+    for fid, summary, target, variants, brk, heal in SPECS:
+        fault(fid, summary, target=target, variants=variants)(brk)
+        healer(fid)(heal)
