@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 from doctor.collect import CollectOptions
-from doctor.lab import cluster, faults
+from doctor.lab import cluster, faults, member_state_faults
 from doctor.lab.layout import Layout
 from doctor.pipeline import collect
 
 FIXTURES = Path(__file__).parent / "fixtures"
-KEEP = ("version", "config", "dcs", "patroni_api", "postgres")
+KEEP = ("version", "collected_at", "config", "dcs", "patroni_api", "postgres", "replication")
 
 # fixture name -> (fault, variant, node to break, node whose config pgdoctor runs on: None = the fault's)
 PLAN: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
@@ -34,7 +34,15 @@ PLAN: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
     "pg-hba-replication-missing": ("pg-hba-replication-missing", None, None, None),
     "timeline-diverged": ("timeline-diverged", None, None, None),
     "cluster-paused": ("cluster-paused", None, None, "node1"),
+    # member states (doctor/lab/member_state_faults.py); node1 is never the default replica (the highest-named is)
+    "member-down.lab-stopped": ("member-down", None, None, "node1"),
+    "member-down.lab-start-failed": ("member-down", "start-failed", None, "node1"),
+    "leader-postgres-down.lab-sigstop": ("leader-postgres-down", None, None, None),
+    "pending-restart.lab": ("pending-restart", None, None, "node1"),
+    "scheduled-action.lab": ("scheduled-action", None, None, "node1"),
+    "member-count.lab": ("member-count", None, None, "node1"),
 }
+member_state_faults.register(faults.fault, faults.healer)
 
 
 def trim(data: dict) -> dict:
