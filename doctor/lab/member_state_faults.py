@@ -3,8 +3,10 @@ happen on real clusters (Patroni's own code decides the state; nothing is writte
 
 - ``member-down``: maintenance mode on, a replica's postmaster stopped with a fast shutdown. Patroni
   does not start a PostgreSQL while paused and writes ``stopped`` (patroni/ha.py ``_run_cycle``). Variant
-  ``start-failed``: a foreign listener then holds the replica's PostgreSQL port and the cluster is resumed:
-  Patroni starts PostgreSQL, which cannot bind, and writes ``start failed``.
+  ``start-failed``: a process then binds the replica's PostgreSQL address:port without listening and the
+  cluster is resumed: Patroni starts PostgreSQL, which cannot bind, writes ``start failed`` and retries every
+  loop (``starting`` for a moment each time). (While paused a failed start or restart is overwritten with
+  ``stopped`` at the next loop, so only an unpaused cluster keeps ``start failed``.)
 - ``leader-postgres-down``: the leader's postmaster SIGSTOPped. Patroni keeps its own connections and
   the leader key (a stopped postmaster is still a live pid), every new connection hangs: writes from new
   clients are impossible. (Stopping it while paused is not this fault: Patroni then drops the key,
@@ -26,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from . import cluster, procs
-from .faults import Ctx, _plogs, _resume, _start_foreign_listener, _symptom, patronictl, replicas, wait_until
+from .faults import Ctx, _plogs, _resume, _symptom, patronictl, replicas, wait_until
 from .layout import LabError, Node
 
 STATE_TIMEOUT = 60.0
@@ -47,14 +49,30 @@ def _pause(ctx: Ctx) -> None:
 
 # --------------------------------------------------------------------------- member-down
 
+HOLDER = "pgdoctor-lab-port-holder"
+
+
+def _hold_port(ctx: Ctx, n: Node, port: int) -> int:
+    """A process that binds the address:port without listening: PostgreSQL cannot bind it ("Address already in
+    use"), and a connection to it is refused at once (a listener that accepts would stall Patroni's REST API
+    while its own status query waits on it)."""
+    code = (f"import socket, time; s = socket.socket(); s.bind(({n.address!r}, {port})); "
+            f"time.sleep(10 ** 9)  # {HOLDER}")
+    pid = procs.spawn(["/usr/bin/python3", "-c", code], ctx.lay.base_dir / f"port-holder-{n.name}-{port}.log", None,
+                      as_postgres=False, cwd=ctx.lay.base_dir)
+    ctx.add_extra_pid(pid, HOLDER)
+    wait_until(lambda: not procs.port_free(n.address, port), 10, f"{n.address}:{port} to be held")
+    return pid
+
+
 
 def break_member_down(ctx: Ctx) -> None:
     n = ctx.node
     _pause(ctx)
     cluster.stop_postgres(n)
     if ctx.variant == "start-failed":
-        pid = _start_foreign_listener(ctx, n, n.pg_port)
-        ctx.details.update(listener_pid=pid, port=f"{n.address}:{n.pg_port}")
+        pid = _hold_port(ctx, n, n.pg_port)
+        ctx.details.update(holder_pid=pid, port=f"{n.address}:{n.pg_port}")
         _resume(ctx.lay)
         _wait_state(n, "start failed")
     else:
@@ -67,7 +85,7 @@ def heal_member_down(ctx: Ctx) -> str:
     for pid, match in cluster.extra_pids(ctx.lay):
         procs.stop_pid(pid, match, grace=5)
     _resume(ctx.lay)
-    return f"stopped the foreign listener, resumed; Patroni starts {ctx.node.name}'s PostgreSQL"
+    return f"stopped the port holder, resumed; Patroni starts {ctx.node.name}'s PostgreSQL"
 
 
 # --------------------------------------------------------------------------- leader-postgres-down
@@ -160,7 +178,7 @@ def heal_member_count(ctx: Ctx) -> str:
 
 SPECS: list[tuple[str, str, str, tuple[str, ...], Callable[[Ctx], Any], Callable[[Ctx], Any]]] = [
     ("member-down", "maintenance mode on and a replica's postmaster stopped (Patroni: 'stopped'); variant "
-     "start-failed: its port then taken by a foreign listener and the cluster resumed (Patroni: 'start failed')",
+     "start-failed: its address:port then bound by another process and the cluster resumed (Patroni: 'start failed')",
      "replica", ("start-failed",), break_member_down, heal_member_down),
     ("leader-postgres-down", "the leader's postmaster SIGSTOPped: Patroni keeps the leader key, new connections hang",
      "leader", (), break_leader_postgres_down, heal_leader_postgres_down),

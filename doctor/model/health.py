@@ -63,12 +63,15 @@ def down_members(facts: Facts, members: list[Member], lv: LeaderView, sync: set[
     out = []
     leaders = {lv.dcs_leader, lv.writable_leader}
     for m in members:
-        if m.name in leaders or m.role in LEADER_ROLES or not is_down(m.pg_state):
+        if m.name in leaders or m.role in LEADER_ROLES:
             continue
         info = state_info(m.pg_state)
+        conn, line = pg_connection(facts, m.name)
+        # 'starting'/'restarting'/'stopping' is normal for a moment; with its server refusing connections it is down
+        if not is_down(m.pg_state) and not (info.kind == TRANSIENT and conn is False):
+            continue
         evidence = [f"Patroni state of {m.name}: '{m.pg_state}' ({m.pg_state_source}"
                     + (f", Patroni {m.patroni_version}" if m.patroni_version else "") + f"): {info.meaning}"]
-        ok, line = pg_connection(facts, m.name)
         evidence.append(line)
         out.append(DownMember(name=m.name, state=str(m.pg_state), kind=info.kind, meaning=info.meaning,
                               source=str(m.pg_state_source), host=m.host, port=m.port, in_sync_key=m.name in sync,
