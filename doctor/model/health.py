@@ -72,8 +72,13 @@ def down_members(facts: Facts, members: list[Member], lv: LeaderView, sync: set[
             continue
         evidence = [f"Patroni state of {m.name}: '{m.pg_state}' ({m.pg_state_source}"
                     + (f", Patroni {m.patroni_version}" if m.patroni_version else "") + f"): {info.meaning}"]
+        meaning = info.meaning
+        if m.rest_error and m.pg_state_source == "DCS member key":
+            meaning += (f"; its Patroni does not answer either (REST {m.rest_error.get('kind')}): the key keeps what "
+                        "it wrote last until it expires")
+            evidence.append(f"GET {m.api_url}: {m.rest_error.get('kind')}: {m.rest_error.get('message')}")
         evidence.append(line)
-        out.append(DownMember(name=m.name, state=str(m.pg_state), kind=info.kind, meaning=info.meaning,
+        out.append(DownMember(name=m.name, state=str(m.pg_state), kind=info.kind, meaning=meaning,
                               source=str(m.pg_state_source), host=m.host, port=m.port, in_sync_key=m.name in sync,
                               evidence=evidence))
     return out
