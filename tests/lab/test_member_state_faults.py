@@ -1,4 +1,4 @@
-"""Member states produced for real on the lab (doctor/lab/member_state_faults.py): pgdoctor names each
+"""Member states produced for real on the lab (doctor/lab/faults/members.py): pgdoctor names each
 with the real member, state and values, and `pgdoctor replication` does not exit 0 on them."""
 
 from __future__ import annotations
@@ -10,12 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from doctor.lab import faults, member_state_faults
-
 pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
-member_state_faults.register(faults.fault, faults.healer)
 
 
 def doctor(command: str, config: str, *extra: str) -> tuple[int, dict]:
@@ -46,9 +43,9 @@ def healthy(lab):
     lab.heal()
 
 
-@pytest.mark.parametrize("variant,state", [(None, "stopped"), ("start-failed", "start failed")])
-def test_member_down(healthy, variant, state):
-    info = healthy.break_fault("member-down", variant=variant)
+@pytest.mark.parametrize("fault,state", [("member-down", "stopped"), ("member-down.start-failed", "start failed")])
+def test_member_down(healthy, fault, state):
+    info = healthy.break_fault(fault)
     member = info["node"]
     code, report = doctor("run", _other(healthy, member))
     d = diag(report, "member-down")

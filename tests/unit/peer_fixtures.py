@@ -185,48 +185,48 @@ def build() -> dict[str, dict[str, Any]]:
     old = _streaming_as_running(ok)
     out = {
         # a stopped replica next to a streaming one
-        "member-down": ("cluster_has_replica_ko", cluster_facts(peer("cluster_has_replica_ko"), here="srv1")),
+        "member-down.peer-stopped": ("cluster_has_replica_ko", cluster_facts(peer("cluster_has_replica_ko"), here="srv1")),
         # two replicas in 'start failed': no failover candidate left
-        "member-down.start-failed": ("cluster_node_count_healthy_critical",
+        "member-down.peer-start-failed": ("cluster_node_count_healthy_critical",
                                      cluster_facts(peer("cluster_node_count_healthy_critical"), here="srv1")),
         # a standby leader holding the key with its PostgreSQL stopped
-        "leader-postgres-down.standby-leader-stopped": (
+        "leader-postgres-down.peer-standby-leader-stopped": (
             "cluster_has_leader_ko_standby_leader", cluster_facts(peer("cluster_has_leader_ko_standby_leader"), here="srv2")),
         # a standby leader replaying from the archive only
-        "standby-leader-not-streaming": ("cluster_has_leader_ko_standby_leader_archiving",
+        "standby-leader-not-streaming.peer-archive-recovery": ("cluster_has_leader_ko_standby_leader_archiving",
                                          cluster_facts(peer("cluster_has_leader_ko_standby_leader_archiving"), here="srv2")),
-        "cluster-healthy.standby-cluster": ("cluster_has_leader_ok_standby_leader",
+        "healthy.peer-standby-cluster": ("cluster_has_leader_ok_standby_leader",
                                             cluster_facts(peer("cluster_has_leader_ok_standby_leader"), here="srv2")),
         # srv1's /patroni says pending_restart (Patroni 2.0.2: no pending_restart_reason)
-        "pending-restart": ("cluster_node_count_ok + node_is_pending_restart_ko", cluster_facts(
+        "pending-restart.peer-patroni-2": ("cluster_node_count_ok + node_is_pending_restart_ko", cluster_facts(
             {"members": [dict(m, pending_restart=True) if m["name"] == "srv1" else m for m in ok["members"]]},
             here="srv1", version="2.0.2",
             rest={"srv1": _leader_answer_listing(peer("node_is_pending_restart_ko"), ok)})),
-        "scheduled-action.switchover": ("cluster_has_scheduled_action_ko_switchover",
+        "healthy.peer-scheduled-switchover": ("cluster_has_scheduled_action_ko_switchover",
                                         cluster_facts(peer("cluster_has_scheduled_action_ko_switchover"), here="p2")),
-        "scheduled-action.restart": ("cluster_has_scheduled_action_ko_restart",
+        "healthy.peer-scheduled-restart": ("cluster_has_scheduled_action_ko_restart",
                                      cluster_facts(peer("cluster_has_scheduled_action_ko_restart"), here="p2")),
         # collected an hour after the switchover's time: it did not happen
-        "scheduled-action.overdue": ("cluster_has_scheduled_action_ko_switchover",
+        "scheduled-action.peer-overdue": ("cluster_has_scheduled_action_ko_switchover",
                                      cluster_facts(peer("cluster_has_scheduled_action_ko_switchover"), here="p2",
                                                    collected_at="2023-10-08T12:30:00+00:00")),
-        "member-count.single": ("cluster_node_count_critical", cluster_facts(peer("cluster_node_count_critical"), here="srv1")),
+        "member-count.peer-single": ("cluster_node_count_critical", cluster_facts(peer("cluster_node_count_critical"), here="srv1")),
         # srv2 gone and the user expects 3
-        "member-count": ("cluster_node_count_healthy_warning",
+        "member-count.peer-expected-3": ("cluster_node_count_healthy_warning",
                          cluster_facts(peer("cluster_node_count_healthy_warning"), here="srv1",
                                        settings={"expect_members": 3})),
         # srv2 gone; the leader still keeps its slot (/status retain_slots, Patroni >= 4.0)
-        "member-count.retained-slot": ("cluster_node_count_healthy_warning",
+        "member-count.peer-retained-slot": ("cluster_node_count_healthy_warning",
                                        cluster_facts(peer("cluster_node_count_healthy_warning"), here="srv1",
                                                      retain_slots=["srv1", "srv2", "srv3"])),
         # Patroni 3.0.0 (replicas 'running'), the leader's PostgreSQL not readable by pgdoctor, its REST
         # replication[] listing both replicas streaming: healthy
-        "cluster-healthy.patroni-3.0.0": ("cluster_node_count_ok as Patroni 3.0.0 + cluster_has_replica_patroni_verion_3.0.0",
+        "healthy.peer-patroni-3.0.0": ("cluster_node_count_ok as Patroni 3.0.0 + cluster_has_replica_patroni_verion_3.0.0",
                                           cluster_facts(old, here="srv1", version="3.0.0", rest={
                                               "srv1": _leader_answer_listing(peer("cluster_has_replica_patroni_verion_3.0.0"), old)},
                                               pg={"srv1": dict(REFUSED_AUTH, member="srv1", host="10.20.199.3", port=5432,
                                                                user="postgres")})),
-        "replica-not-streaming.archive-recovery": ("cluster_has_replica_ok",
+        "replica-not-streaming.peer-archive-recovery": ("cluster_has_replica_ok",
                                                      cluster_facts(peer("cluster_has_replica_ok"), here="srv1")),
     }
     facts = {}

@@ -9,7 +9,6 @@ read. And no check may raise because a source is missing.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -18,6 +17,7 @@ import pytest
 
 from doctor.facts import Facts
 from doctor.pipeline import analyze
+from tests.unit.conftest import read_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOT_READ = re.compile(r"not read|does not answer|did not answer|could not be read|not queried")
@@ -26,7 +26,7 @@ NOT_READ = re.compile(r"not read|does not answer|did not answer|could not be rea
 def _cluster_fixtures() -> list[str]:
     out = []
     for f in sorted(FIXTURES.glob("*.json")):
-        data = json.loads(f.read_text())
+        data = read_fixture(f)
         if (data.get("dcs") or {}).get("members"):
             out.append(f.name)
     return out
@@ -102,12 +102,12 @@ def removals(data: dict[str, Any]) -> list[Removal]:
 
 
 CASES = [(name, what) for name in _cluster_fixtures()
-         for what, _, _ in removals(json.loads((FIXTURES / name).read_text()))]
+         for what, _, _ in removals(read_fixture(FIXTURES / name))]
 
 
 @pytest.mark.parametrize("fixture,source", CASES, ids=[f"{n}-{s}" for n, s in CASES])
 def test_no_evidence_line_claims_a_value_from_a_removed_source(fixture, source):
-    original = json.loads((FIXTURES / fixture).read_text())
+    original = read_fixture(FIXTURES / fixture)
     what, remove, claims = next(r for r in removals(original) if r[0] == source)
     data = copy.deepcopy(original)
     remove(data)
@@ -117,16 +117,16 @@ def test_no_evidence_line_claims_a_value_from_a_removed_source(fixture, source):
 
 def test_the_claims_are_made_when_the_source_is_there():
     """The patterns above are not vacuous: with every source present, the same checks make such claims."""
-    lines = _evidence(json.loads((FIXTURES / "replica-not-streaming.json").read_text()))
+    lines = _evidence(read_fixture(FIXTURES / "replica-not-streaming.json"))
     assert any(re.search(r"pg_stat_replication on node2: state", x) for x in lines), lines
-    lines = _evidence(json.loads((FIXTURES / "member-down.json").read_text()))
+    lines = _evidence(read_fixture(FIXTURES / "member-down.peer-stopped.json"))
     assert any("DCS member key" in x for x in lines), lines
 
 
 def test_an_unread_walsender_list_is_named_with_the_reason():
     """Older Patroni (replicas 'running'), the leader's PostgreSQL refused and its REST answer gone: nobody
     is called not streaming from a list that was never read, and the evidence says why it was not."""
-    data = json.loads((FIXTURES / "cluster-healthy.patroni-3.0.0.json").read_text())
+    data = read_fixture(FIXTURES / "healthy.peer-patroni-3.0.0.json")
     data["replication"]["members"]["srv1"]["error"] = {"kind": "refused", "message": "connection refused"}
     del data["patroni_api"]["members"]["srv1"]["body"]["replication"]
     del data["patroni_api"]["members"]["srv1"]["body"]["xlog"]

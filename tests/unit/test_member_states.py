@@ -12,9 +12,8 @@ import pytest
 from doctor.model import model_of
 from doctor.model import member_states as ms
 from doctor.pipeline import analyze
-from peer_fixtures import FIXTURES, build
-
-from conftest import load_facts
+from tests.unit.conftest import load_facts
+from tests.unit.peer_fixtures import FIXTURES, build
 
 DOCS = Path(__file__).parents[2] / "docs" / "member-states.md"
 
@@ -29,16 +28,16 @@ def test_peer_fixtures_are_current():
 
 
 @pytest.mark.parametrize("fixture,problem,status", [
-    ("member-down.json", "member-down", "warn"),
-    ("member-down.start-failed.json", "member-down", "fail"),
-    ("leader-postgres-down.standby-leader-stopped.json", "leader-postgres-down", "fail"),
-    ("standby-leader-not-streaming.json", "standby-leader-not-streaming", "warn"),
-    ("pending-restart.json", "pending-restart", "warn"),
-    ("scheduled-action.overdue.json", "scheduled-action", "warn"),
-    ("member-count.json", "member-count", "warn"),
-    ("member-count.single.json", "member-count", "warn"),
-    ("member-count.retained-slot.json", "member-count", "warn"),
-    ("replica-not-streaming.archive-recovery.json", "replica-not-streaming", "fail"),
+    ("member-down.peer-stopped.json", "member-down", "warn"),
+    ("member-down.peer-start-failed.json", "member-down", "fail"),
+    ("leader-postgres-down.peer-standby-leader-stopped.json", "leader-postgres-down", "fail"),
+    ("standby-leader-not-streaming.peer-archive-recovery.json", "standby-leader-not-streaming", "warn"),
+    ("pending-restart.peer-patroni-2.json", "pending-restart", "warn"),
+    ("scheduled-action.peer-overdue.json", "scheduled-action", "warn"),
+    ("member-count.peer-expected-3.json", "member-count", "warn"),
+    ("member-count.peer-single.json", "member-count", "warn"),
+    ("member-count.peer-retained-slot.json", "member-count", "warn"),
+    ("replica-not-streaming.peer-archive-recovery.json", "replica-not-streaming", "fail"),
 ])
 def test_each_state_is_named(judge, fixture, problem, status):
     report = judge(fixture)
@@ -47,8 +46,8 @@ def test_each_state_is_named(judge, fixture, problem, status):
     assert d.fix_text.strip() and "<name>" not in d.fix_text
 
 
-@pytest.mark.parametrize("fixture", ["cluster-healthy.standby-cluster.json", "cluster-healthy.patroni-3.0.0.json",
-                                     "scheduled-action.switchover.json", "scheduled-action.restart.json"])
+@pytest.mark.parametrize("fixture", ["healthy.peer-standby-cluster.json", "healthy.peer-patroni-3.0.0.json",
+                                     "healthy.peer-scheduled-switchover.json", "healthy.peer-scheduled-restart.json"])
 def test_healthy_states_stay_quiet(judge, fixture):
     report = judge(fixture)
     assert report.diagnoses == [], [(d.id, d.summary) for d in report.diagnoses]
@@ -56,9 +55,9 @@ def test_healthy_states_stay_quiet(judge, fixture):
 
 def test_a_stopped_replica_fails_replication_too(judge):
     """`pgdoctor replication` must not exit 0 with a replica stopped."""
-    report = judge("member-down.json", profiles=("replication",))
+    report = judge("member-down.peer-stopped.json", profiles=("replication",))
     assert report.exit_code == 1 and diag(report, "member-down")
-    report = judge("member-down.start-failed.json", profiles=("replication",))
+    report = judge("member-down.peer-start-failed.json", profiles=("replication",))
     assert report.exit_code == 2
     d = diag(report, "member-down")
     assert "no failover candidate is left" in d.summary
@@ -69,15 +68,15 @@ def test_a_stopped_replica_fails_replication_too(judge):
 
 
 def test_leader_postgres_down_ranks_first_and_blocks_writes(judge):
-    report = judge("leader-postgres-down.standby-leader-stopped.json")
+    report = judge("leader-postgres-down.peer-standby-leader-stopped.json")
     assert report.diagnoses[0].id == "leader-postgres-down"
-    facts = load_facts("leader-postgres-down.standby-leader-stopped.json")
+    facts = load_facts("leader-postgres-down.peer-standby-leader-stopped.json")
     w = model_of(facts).replication.writes
     assert w.status == "blocked" and "srv1 holds the leader key" in w.text
 
 
 def test_a_leader_refusing_connections_is_down(judge):
-    facts = load_facts("replication-healthy.json")
+    facts = load_facts("healthy.replication.json")
     leader = facts.get("dcs.leader")
     pg = facts.data["replication"]["members"][leader]
     facts.data["replication"]["members"][leader] = {"member": leader, "host": pg["host"], "port": pg["port"],
@@ -91,7 +90,7 @@ def test_a_leader_refusing_connections_is_down(judge):
 
 
 def test_pending_restart_names_members_and_parameters():
-    facts = load_facts("pending-restart.json")
+    facts = load_facts("pending-restart.peer-patroni-2.json")
     (p,) = model_of(facts).pending_restarts
     assert p.member == "srv1" and p.parameters == {}
     # pg_settings.pending_restart names the parameters where Patroni (< 4.0) does not
@@ -106,7 +105,7 @@ def test_pending_restart_names_members_and_parameters():
 
 
 def test_pending_restart_reason_of_patroni_4():
-    facts = load_facts("pending-restart.json")
+    facts = load_facts("pending-restart.peer-patroni-2.json")
     body = facts.data["patroni_api"]["members"]["srv1"]["body"]
     body["pending_restart_reason"] = {"shared_buffers": {"old_value": "128MB", "new_value": "256MB"}}
     facts.set("patroni_api", facts.data["patroni_api"])
@@ -115,17 +114,17 @@ def test_pending_restart_reason_of_patroni_4():
 
 
 def test_scheduled_actions_are_read_with_their_time():
-    (a,) = model_of(load_facts("scheduled-action.switchover.json")).scheduled_actions
+    (a,) = model_of(load_facts("healthy.peer-scheduled-switchover.json")).scheduled_actions
     assert (a.kind, a.at, a.from_member, a.member, a.overdue_seconds) == (
         "switchover", "2023-10-08T11:30:00+00:00", "p1", "p2", None)
-    (a,) = model_of(load_facts("scheduled-action.restart.json")).scheduled_actions
+    (a,) = model_of(load_facts("healthy.peer-scheduled-restart.json")).scheduled_actions
     assert (a.kind, a.member) == ("restart", "p1")
 
 
 def test_expect_members_overrides_what_the_dcs_knows(judge):
-    report = judge("member-count.json")
+    report = judge("member-count.peer-expected-3.json")
     assert "where 3 are expected (--expect-members)" in diag(report, "member-count").summary
-    report = judge("member-count.json", settings={"expect_members": 2})
+    report = judge("member-count.peer-expected-3.json", settings={"expect_members": 2})
     assert diag(report, "member-count") is None
 
 
@@ -134,7 +133,7 @@ def test_running_means_not_streaming_only_from_3_0_4():
     assert ms.running_says_streaming("3.0.3") is False
     assert ms.running_says_streaming("2.1.7") is False
     assert ms.running_says_streaming(None) is None
-    facts = load_facts("cluster-healthy.patroni-3.0.0.json")
+    facts = load_facts("healthy.peer-patroni-3.0.0.json")
     rows = {r.name: r for r in model_of(facts).replication.replicas()}
     # the leader's PostgreSQL was not read: its REST replication[] says both stream
     assert all(r.streaming and r.walsender_source == "srv1's REST /patroni replication[]" for r in rows.values())

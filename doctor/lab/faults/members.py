@@ -16,8 +16,6 @@ happen on real clusters (Patroni's own code decides the state; nothing is writte
 - ``member-count``: a replica's Patroni (and its PostgreSQL) stopped until its member key expires; the
   leader still keeps its slot (``retain_slots``).
 
-Each is ``(id, summary, target, variants, breaker, healer)`` in :data:`SPECS`; :func:`register` adds them to
-the lab's fault registry.
 """
 
 from __future__ import annotations
@@ -25,11 +23,12 @@ from __future__ import annotations
 import signal
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
 
-from . import cluster, procs
-from .faults import Ctx, _plogs, _resume, _symptom, patronictl, replicas, wait_until
-from .layout import LabError, Node
+from .. import cluster, procs
+from ..layout import LabError, Node
+from .helpers import leader, patronictl, replicas, resume, wait_until
+from .logs import patroni_logs, symptom
+from .registry import Ctx, fault, healer
 
 STATE_TIMEOUT = 60.0
 
@@ -66,6 +65,9 @@ def _hold_port(ctx: Ctx, n: Node, port: int) -> int:
 
 
 
+@fault("member-down", "maintenance mode on and a replica's postmaster stopped: Patroni reports 'stopped'")
+@fault("member-down", "a replica's address:port bound by another process, the cluster resumed: Patroni reports "
+       "'start failed' and retries every loop", variant="start-failed")
 def break_member_down(ctx: Ctx) -> None:
     n = ctx.node
     _pause(ctx)
@@ -73,24 +75,26 @@ def break_member_down(ctx: Ctx) -> None:
     if ctx.variant == "start-failed":
         pid = _hold_port(ctx, n, n.pg_port)
         ctx.details.update(holder_pid=pid, port=f"{n.address}:{n.pg_port}")
-        _resume(ctx.lay)
+        resume(ctx.lay)
         _wait_state(n, "start failed")
     else:
         _wait_state(n, "stopped")
-        _symptom(ctx, r"PAUSE: postgres is not running", _plogs(n), 20)
+        symptom(ctx, r"PAUSE: postgres is not running", patroni_logs(n), 20)
     ctx.details.update(member=n.name, state=_state(n))
 
 
+@healer("member-down", "member-down.start-failed")
 def heal_member_down(ctx: Ctx) -> str:
     for pid, match in cluster.extra_pids(ctx.lay):
         procs.stop_pid(pid, match, grace=5)
-    _resume(ctx.lay)
+    resume(ctx.lay)
     return f"stopped the port holder, resumed; Patroni starts {ctx.node.name}'s PostgreSQL"
 
 
 # --------------------------------------------------------------------------- leader-postgres-down
 
 
+@fault("leader-postgres-down", "the leader's postmaster SIGSTOPped: Patroni keeps the leader key, new connections hang", target="leader")
 def break_leader_postgres_down(ctx: Ctx) -> None:
     n = ctx.node
     pid = cluster.postgres_pid(n)
@@ -111,6 +115,7 @@ def break_leader_postgres_down(ctx: Ctx) -> None:
     wait_until(refuses, 20, f"new connections to {n.name} to hang")
 
 
+@healer("leader-postgres-down")
 def heal_leader_postgres_down(ctx: Ctx) -> str:
     pid = ctx.state.get("stopped_postmaster")
     if pid and procs.alive(pid):
@@ -124,6 +129,7 @@ def heal_leader_postgres_down(ctx: Ctx) -> str:
 PENDING_PARAMETER = ("max_connections", "120")
 
 
+@fault("pending-restart", "patronictl edit-config raises max_connections: every member waits for a restart", target="cluster")
 def break_pending_restart(ctx: Ctx) -> None:
     name, value = PENDING_PARAMETER
     out = patronictl(ctx.lay, "edit-config", "--set", f"postgresql.parameters.{name}={value}", "--force")
@@ -132,6 +138,7 @@ def break_pending_restart(ctx: Ctx) -> None:
                STATE_TIMEOUT, "every member to report pending_restart")
 
 
+@healer("pending-restart")
 def heal_pending_restart(ctx: Ctx) -> str:
     name, _ = PENDING_PARAMETER
     patronictl(ctx.lay, "edit-config", "--set", f"postgresql.parameters.{name}=null", "--force")
@@ -143,8 +150,8 @@ def heal_pending_restart(ctx: Ctx) -> str:
 # --------------------------------------------------------------------------- scheduled-action
 
 
+@fault("scheduled-action", "patronictl switchover --scheduled an hour ahead", target="cluster")
 def break_scheduled_action(ctx: Ctx) -> None:
-    from .faults import leader
     lead = leader(ctx.lay)
     cand = sorted(replicas(ctx.lay), key=lambda x: x.name)[0]
     at = (datetime.now(timezone.utc) + timedelta(hours=1)).replace(microsecond=0).isoformat()
@@ -155,6 +162,7 @@ def break_scheduled_action(ctx: Ctx) -> None:
                "the scheduled switchover in /cluster")
 
 
+@healer("scheduled-action")
 def heal_scheduled_action(ctx: Ctx) -> str:
     if (cluster.cluster_view(ctx.lay) or {}).get("scheduled_switchover"):
         patronictl(ctx.lay, "flush", ctx.lay.scope, "switchover", "--force")
@@ -164,6 +172,7 @@ def heal_scheduled_action(ctx: Ctx) -> str:
 # --------------------------------------------------------------------------- member-count
 
 
+@fault("member-count", "a replica's Patroni stopped until its member key expired", target="replica")
 def break_member_count(ctx: Ctx) -> None:
     n = ctx.node
     cluster.stop_member(n)
@@ -172,28 +181,6 @@ def break_member_count(ctx: Ctx) -> None:
     ctx.details.update(member=n.name, stopped_at=time.time())
 
 
+@healer("member-count")
 def heal_member_count(ctx: Ctx) -> str:
     return f"start {ctx.node.name}'s Patroni (lab up)"
-
-
-SPECS: list[tuple[str, str, str, tuple[str, ...], Callable[[Ctx], Any], Callable[[Ctx], Any]]] = [
-    ("member-down", "maintenance mode on and a replica's postmaster stopped (Patroni: 'stopped'); variant "
-     "start-failed: its address:port then bound by another process and the cluster resumed (Patroni: 'start failed')",
-     "replica", ("start-failed",), break_member_down, heal_member_down),
-    ("leader-postgres-down", "the leader's postmaster SIGSTOPped: Patroni keeps the leader key, new connections hang",
-     "leader", (), break_leader_postgres_down, heal_leader_postgres_down),
-    ("pending-restart", "patronictl edit-config raises max_connections: every member waits for a restart",
-     "cluster", (), break_pending_restart, heal_pending_restart),
-    ("scheduled-action", "patronictl switchover --scheduled an hour ahead", "cluster", (),
-     break_scheduled_action, heal_scheduled_action),
-    ("member-count", "a replica's Patroni stopped until its member key expired", "replica", (),
-     break_member_count, heal_member_count),
-]
-
-
-def register(fault: Callable, healer: Callable) -> None:
-    """Add the faults to the lab's registry (``fault(id, summary, target=, variants=)`` and ``healer(id)``
-    decorators of doctor/lab/faults.py)."""
-    for fid, summary, target, variants, brk, heal in SPECS:
-        fault(fid, summary, target=target, variants=variants)(brk)
-        healer(fid)(heal)
