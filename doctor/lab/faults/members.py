@@ -64,7 +64,6 @@ def _hold_port(ctx: Ctx, n: Node, port: int) -> int:
     return pid
 
 
-
 @fault("member-down", "maintenance mode on and a replica's postmaster stopped: Patroni reports 'stopped'")
 @fault("member-down", "a replica's address:port bound by another process, the cluster resumed: Patroni reports "
        "'start failed' and retries every loop", variant="start-failed")
