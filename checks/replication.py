@@ -13,7 +13,9 @@ from typing import Any
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
 from doctor.fixquote import shell_join
 from doctor.model import model_of
+from doctor.model.health import pg_connection
 from doctor.model.patroni_rules import ReplicationSettings
+from doctor.model.replication import ReplicationState
 from doctor.model.problems import DEFAULT_SLOT_RETAINED_BYTES, lag_problems, not_streaming, slot_problems
 from doctor.model.rows import MemberRow
 from doctor.units import human_bytes, human_seconds
@@ -74,9 +76,13 @@ def sync_standby(ctx: CheckContext) -> list[Verdict] | Verdict:
     gate = _gate(ctx)
     if gate:
         return gate
-    m = model_of(ctx.facts).replication
+    model = model_of(ctx.facts)
+    m = model.replication
     cfg, w, meaning = m.settings, m.writes, m.synchronous_node_count
     lead = m.leader_row()
+    lp = model.leader_postgres
+    if lp is not None and lp.down:
+        return skip(f"{lp.leader}'s PostgreSQL is not serving ({lp.why}): no commit to protect (see leader-postgres-down)")
     if cfg.synchronous_mode == "off" and w.status == "async":
         return ok(f"synchronous_mode is off: {w.text}")
     if lead is None:
@@ -155,9 +161,10 @@ def lag(ctx: CheckContext) -> list[Verdict] | Verdict:
                     f"replay paused {r.replay_paused}"
                     + (f", pause state '{r.replay_pause_state}'" if r.replay_pause_state else "")]
         if r.walsender_state:
-            evidence.append(f"pg_stat_replication on {lead.name} for {p.member}: state {r.walsender_state}, "
-                            f"write_lag {r.write_lag_seconds}, flush_lag {r.flush_lag_seconds}, "
-                            f"replay_lag {r.replay_lag_seconds} (seconds)")
+            lags = [f"{k} {v}" for k, v in (("write_lag", r.write_lag_seconds), ("flush_lag", r.flush_lag_seconds),
+                                            ("replay_lag", r.replay_lag_seconds)) if v is not None]
+            evidence.append(f"{r.walsender_source} for {p.member}: state {r.walsender_state}"
+                            + (f", {', '.join(lags)} (seconds)" if lags else ""))
         out.append(warn(summary, evidence=evidence, subject=p.member, values={
             "member": p.member, "member_psql": _psql(ctx, r), "replay_paused": p.replay_paused,
             "lag_bytes": figure, "lag_human": human_bytes(figure), "leader": lead.name,
@@ -257,11 +264,13 @@ def streaming(ctx: CheckContext) -> list[Verdict] | Verdict:
         how = ("its PostgreSQL has no WAL receiver (pg_stat_wal_receiver is empty)" if r.pg_reachable
                and not r.wal_receiver_status else
                f"its WAL receiver is '{r.wal_receiver_status}'" if r.wal_receiver_status else
-               f"{lead.name} has no walsender for it and Patroni reports state '{r.state}'")
+               f"{lead.name}'s walsender for it is '{r.walsender_state}'" if r.walsender_state else
+               f"{lead.name} has no walsender for it" if r.walsender_source else
+               f"Patroni {r.patroni_version or ''} reports state '{r.state}'".replace("  ", " "))
         evidence = [_member_line(r),
-                    f"Patroni state of {r.name}: {r.state} (streaming replicas show 'streaming')",
-                    f"pg_stat_replication on {lead.name}: "
-                    + (f"state {r.walsender_state}" if r.walsender_state else f"no row for {r.name}")]
+                    f"Patroni state of {r.name}: {r.state} (streaming replicas show 'streaming' from Patroni 3.0.4 on"
+                    + (f"; this is Patroni {r.patroni_version}" if r.patroni_version else "") + ")",
+                    walsender_line(ctx, m, r)]
         if refused:
             evidence.append(f"a replication login to {lead.name} from this node fails: {refused}")
         out.append(fail(f"{r.name} is running as a replica but not streaming from {lead.name}: {how}"
@@ -276,6 +285,28 @@ def streaming(ctx: CheckContext) -> list[Verdict] | Verdict:
                                 if r.name == ctx.node.name else None},
                         subject=r.name))
     return out or ok(f"every running replica streams from {lead.name}")
+
+
+def walsender_line(ctx: CheckContext, m: ReplicationState, r: MemberRow) -> str:
+    """What the leader's walsender list says of replica ``r``, naming where it was read; or that it was not
+    read and why (the leader's PostgreSQL refused pgdoctor, its REST API gave no list)."""
+    lead = m.leader_row()
+    name = lead.name if lead else "the leader"
+    if r.walsender_source:
+        return f"{r.walsender_source}: " + (f"state {r.walsender_state}, sync_state {r.sync_state}"
+                                            if r.walsender_state else f"no row for {r.name}")
+    pg = ctx.facts.pg_members.get(name) or {}
+    sr = pg.get("stat_replication")
+    if pg.get("reachable") and isinstance(sr, dict) and sr.get("error"):
+        conn = f"the query on {name} failed ({sr['error'].get('kind')}: {sr['error'].get('message')})"
+    elif pg.get("reachable") and pg.get("in_recovery"):
+        conn = f"{name}'s PostgreSQL is in recovery (not a primary)"
+    else:
+        conn = pg_connection(ctx.facts, name)[1]
+    answer = ctx.facts.rest_answers.get(name)
+    rest = ("its REST /patroni did not answer" if not answer or answer.get("status") != 200 else
+            "its REST /patroni answer has no replication[] (Patroni could not query its PostgreSQL)")
+    return f"pg_stat_replication on {name}: not read — {conn}; {rest}"
 
 
 def _replication_login_refusal(ctx: CheckContext, leader: str) -> tuple[str | None, int | None]:

@@ -108,6 +108,9 @@ def member_facts(conn: psycopg.Connection) -> dict[str, Any]:
     out["settings"] = {s["name"]: s["setting"] for s in settings}
     out["setting_units"] = {s["name"]: s["unit"] for s in settings if s.get("unit")}
     version = int(out["settings"].get("server_version_num") or 0)
+    # parameters changed in the config that this server applies only at its next restart
+    _guarded(out, "pending_restart",
+             lambda: query_rows(conn, "SELECT name, setting, unit FROM pg_settings WHERE pending_restart ORDER BY name"))
     if out.get("in_recovery"):
         _guarded(out, "position", lambda: _one(conn, REPLICA_SQL))
         _guarded(out, "wal_receiver", lambda: _one(conn, WAL_RECEIVER_SQL))

@@ -34,17 +34,20 @@ MaxLagBytesOpt = typer.Option(None, "--max-lag-bytes", help="Warn when a replica
 MaxLagSecondsOpt = typer.Option(None, "--max-lag-seconds", help="Warn when a replica's replay lags more than this.")
 SlotRetainedOpt = typer.Option(None, "--slot-retained-bytes", help="Warn when a slot that is inactive (or unbounded by "
                                "max_slot_wal_keep_size) retains more WAL than this (default 1GB).")
+ExpectMembersOpt = typer.Option(None, "--expect-members", min=1, help="How many members the cluster should have; fewer "
+                                "is a warning (default: the members the DCS still knows of).")
 
 
 def thresholds(max_lag_bytes: Optional[str], max_lag_seconds: Optional[float],
-               slot_retained: Optional[str]) -> dict[str, Any]:
+               slot_retained: Optional[str], expect_members: Optional[int] = None) -> dict[str, Any]:
     """The replication thresholds given on the command line, as check settings (unset ones left out)."""
     from doctor.units import parse_size
 
     try:
         settings = {"max_lag_bytes": parse_size(max_lag_bytes) if max_lag_bytes else None,
                     "max_lag_seconds": max_lag_seconds,
-                    "slot_retained_bytes": parse_size(slot_retained) if slot_retained else None}
+                    "slot_retained_bytes": parse_size(slot_retained) if slot_retained else None,
+                    "expect_members": expect_members}
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return {k: v for k, v in settings.items() if v is not None}

@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
-from doctor.commands.options import (ConfigOpt, Format, FormatOpt, MaxLagBytesOpt, MaxLagSecondsOpt, OutputOpt,
-                                     SlotRetainedOpt, TimeoutOpt, thresholds)
+from doctor.commands.options import (ConfigOpt, ExpectMembersOpt, Format, FormatOpt, MaxLagBytesOpt, MaxLagSecondsOpt,
+                                     OutputOpt, SlotRetainedOpt, TimeoutOpt, thresholds)
 
 
 def replication(
@@ -20,6 +20,7 @@ def replication(
     max_lag_bytes: Optional[str] = MaxLagBytesOpt,
     max_lag_seconds: Optional[float] = MaxLagSecondsOpt,
     slot_retained: Optional[str] = SlotRetainedOpt,
+    expect_members: Optional[int] = ExpectMembersOpt,
 ) -> None:
     """Replication of the whole cluster: settings, members, lag, sync state, and the verdicts on writes and failover.
 
@@ -33,7 +34,7 @@ def replication(
     from doctor.pipeline import analyze, collect
     from doctor.render.emit import emit_report
 
-    settings = thresholds(max_lag_bytes, max_lag_seconds, slot_retained)
+    settings = thresholds(max_lag_bytes, max_lag_seconds, slot_retained, expect_members)
     options = CollectOptions(config_path=config, timeout=timeout, read_logs=False, validate_config=False)
     facts, _ = collect(options, profile="replication", settings=settings)
     report = analyze(facts, command="replication", profiles=("replication",))

@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
-from doctor.commands.options import (ConfigOpt, Format, FormatOpt, MaxLagBytesOpt, MaxLagSecondsOpt, OutputOpt,
-                                     PgUserOpt, PlaybooksOpt, SlotRetainedOpt, TimeoutOpt, progress_status, split_ids,
-                                     thresholds)
+from doctor.commands.options import (ConfigOpt, ExpectMembersOpt, Format, FormatOpt, MaxLagBytesOpt, MaxLagSecondsOpt,
+                                     OutputOpt, PgUserOpt, PlaybooksOpt, SlotRetainedOpt, TimeoutOpt, progress_status,
+                                     split_ids, thresholds)
 from doctor.errors import UsageError
 
 
@@ -27,6 +27,7 @@ def run(
     max_lag_bytes: Optional[str] = MaxLagBytesOpt,
     max_lag_seconds: Optional[float] = MaxLagSecondsOpt,
     slot_retained: Optional[str] = SlotRetainedOpt,
+    expect_members: Optional[int] = ExpectMembersOpt,
     playbooks: Optional[list[str]] = PlaybooksOpt,
 ) -> None:
     """Diagnose this node: collect facts, run every check, print diagnoses with filled-in fixes.
@@ -53,7 +54,7 @@ def run(
         parse_duration(since)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    settings = thresholds(max_lag_bytes, max_lag_seconds, slot_retained)
+    settings = thresholds(max_lag_bytes, max_lag_seconds, slot_retained, expect_members)
     options = CollectOptions(config_path=config, timeout=timeout, since=since, pg_user=pg_user,
                              read_logs=logs, log_files=list(log_file or []), playbook_dirs=list(playbooks or []))
     with progress_status(format == Format.text):

@@ -12,7 +12,9 @@ from __future__ import annotations
 from functools import cached_property
 
 from doctor.facts import Facts
-from doctor.model.members import LeaderView, Member, dcs_down, leader_view, members
+from doctor.model import health
+from doctor.model.members import LeaderView, Member, dcs_down, leader_view, members, sync_names
+from doctor.model.patroni_rules import truthy
 from doctor.model.replication import ReplicationState, build_replication
 
 
@@ -50,7 +52,33 @@ class ClusterModel:
 
     @cached_property
     def replication(self) -> ReplicationState:
-        return build_replication(self.facts, self.members, self.leaders)
+        return build_replication(self.facts, self.members, self.leaders, self.leader_postgres)
+
+    @cached_property
+    def leader_postgres(self) -> health.LeaderPostgres | None:
+        """The leader key's holder and whether its PostgreSQL runs and accepts connections."""
+        return health.leader_postgres(self.facts, self.members, self.leaders, truthy((self.facts.dcs_config or {}).get("pause")))
+
+    @cached_property
+    def down_members(self) -> list[health.DownMember]:
+        """Members other than the leader whose PostgreSQL Patroni reports stopped, crashed or failed."""
+        return health.down_members(self.facts, self.members, self.leaders, sync_names(self.facts))
+
+    @cached_property
+    def standby_leader(self) -> health.StandbyLeaderReplication | None:
+        return health.standby_leader_replication(self.facts, self.members, self.leaders,
+                                                 (self.facts.dcs_config or {}).get("standby_cluster"))
+
+    @cached_property
+    def pending_restarts(self) -> list[health.PendingRestart]:
+        return health.pending_restarts(self.facts, self.members, self.facts.get("patroni_api.name"))
+
+    @cached_property
+    def scheduled_actions(self) -> list[health.ScheduledAction]:
+        return health.scheduled_actions(self.facts, self.members)
+
+    def member_count(self, expect: int | None) -> health.MemberCount:
+        return health.member_count(self.facts, self.members, expect)
 
 
 def model_of(facts: Facts) -> ClusterModel:

@@ -75,6 +75,14 @@ class Member:
     replay_lag_bytes: int | None = None
     role_note: str | None = None
     disagree: tuple[str, ...] = field(default_factory=tuple)
+    # Patroni's own word for its PostgreSQL (``state``: running, stopped, start failed, ...), not the
+    # ``replication_state`` that /cluster and patronictl show for replicas; and where it was read
+    pg_state: str | None = None
+    pg_state_source: str | None = None
+    replication_state: str | None = None
+    patroni_version: str | None = None
+    pending_restart_reason: dict[str, Any] = field(default_factory=dict)  # {parameter: {old_value, new_value}}
+    scheduled_restart: dict[str, Any] | None = None  # {'schedule': iso time, ...}
 
 
 def sync_names(facts: Facts) -> set[str]:
@@ -247,11 +255,37 @@ def members(facts: Facts, lv: LeaderView) -> list[Member]:
             state=state_rest or state_dcs or c.get("state"), timeline=tl_rest if tl_rest is not None else tl_dcs,
             receive_lsn=recv, replay_lsn=replay, lsn=lsn, lag_bytes=lag_bytes, replay_lag_bytes=replay_lag_bytes,
             tags=(r or {}).get("tags") or d.get("tags") or c.get("tags") or {},
-            pending_restart=bool((r or {}).get("pending_restart") or d.get("pending_restart")),
+            pending_restart=bool((r or {}).get("pending_restart") or d.get("pending_restart") or c.get("pending_restart")),
             system_identifier=(r or {}).get("database_system_identifier"),
             source="DCS+REST" if (d and r is not None) else ("DCS" if d else ("REST" if r is not None else "REST /cluster")),
-            role_note=role_note, disagree=tuple(disagree)))
+            role_note=role_note, disagree=tuple(disagree), **_patroni_words(name, d, r, c, rest.get(name))))
     return rows
+
+
+def _patroni_words(name: str, d: dict[str, Any], r: dict[str, Any] | None, c: dict[str, Any],
+                   answer: dict[str, Any] | None) -> dict[str, Any]:
+    """What Patroni itself says of the member: its PostgreSQL state (REST ``/patroni`` first, the fresher
+    source, then the member key, then this node's ``/cluster``, whose ``state`` is the replication state for
+    replicas), replication state, version, pending restart reasons and scheduled restart."""
+    if r is not None and r.get("state"):
+        pg_state, where = str(r["state"]), f"REST {(answer or {}).get('url') or name + ' /patroni'}"
+    elif d.get("state"):
+        pg_state, where = str(d["state"]), "DCS member key"
+    elif c.get("state"):
+        pg_state, where = str(c["state"]), "REST /cluster"
+    else:
+        pg_state, where = None, None
+    if pg_state in ("streaming", "in archive recovery"):  # /cluster shows replication_state in place of state
+        pg_state = "running"
+    version = ((r or {}).get("patroni") or {}).get("version") if isinstance((r or {}).get("patroni"), dict) else None
+    reason = (r or {}).get("pending_restart_reason") or d.get("pending_restart_reason") or c.get("pending_restart_reason")
+    sched = (r or {}).get("scheduled_restart") or d.get("scheduled_restart") or c.get("scheduled_restart")
+    repl = (r or {}).get("replication_state") or d.get("replication_state") or (
+        c.get("state") if c.get("state") in ("streaming", "in archive recovery") else None)
+    return {"pg_state": pg_state, "pg_state_source": where, "replication_state": repl,
+            "patroni_version": str(version or d.get("version") or "") or None,
+            "pending_restart_reason": reason if isinstance(reason, dict) else {},
+            "scheduled_restart": sched if isinstance(sched, dict) and sched.get("schedule") else None}
 
 
 def history(facts: Facts) -> list[list[Any]]:

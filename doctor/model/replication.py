@@ -13,6 +13,7 @@ from typing import Any
 
 from doctor.facts import Facts
 from doctor.model.lsn import lsn_str
+from doctor.model.health import LeaderPostgres
 from doctor.model.members import LeaderView, Member, dcs_down
 from doctor.model.patroni_rules import ReplicationSettings, read_settings
 from doctor.model.rows import MemberRow, build_rows, leader_pg, leader_row, reference_lsn, replicas
@@ -50,8 +51,10 @@ class ReplicationState:
                 "synchronous_node_count": dataclasses.asdict(self.synchronous_node_count)}
 
 
-def build_replication(facts: Facts, members: list[Member], lv: LeaderView) -> ReplicationState:
-    """Settings, member rows and the verdicts for one facts snapshot."""
+def build_replication(facts: Facts, members: list[Member], lv: LeaderView,
+                      leader_pg_state: LeaderPostgres | None = None) -> ReplicationState:
+    """Settings, member rows and the verdicts for one facts snapshot; ``leader_pg_state``: whether the leader
+    key's holder has a running PostgreSQL (a leader whose PostgreSQL is down acknowledges nothing)."""
     cfg = read_settings(facts)
     lpg = leader_pg(facts, lv.writable_leader)
     ref, ref_source = reference_lsn(facts, lpg)
@@ -63,5 +66,5 @@ def build_replication(facts: Facts, members: list[Member], lv: LeaderView) -> Re
             if r.failover is not None:
                 r.failover = dataclasses.replace(r.failover, candidate=None, reasons=[fo.text])
     return ReplicationState(settings=cfg, members=rows, reference_lsn_bytes=ref, reference_lsn=lsn_str(ref),
-                            reference_source=ref_source, writes=writes(cfg, rows, lv, bool(lpg), down), failover=fo,
+                            reference_source=ref_source, writes=writes(cfg, rows, lv, bool(lpg), down, leader_pg_state), failover=fo,
                             synchronous_node_count=node_count_meaning(cfg, rows), leader_pg=lpg)

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doctor.facts import Facts
+from doctor.model.health import rest_replication
 from doctor.model.lsn import lsn_str, lsn_to_int
+from doctor.model.member_states import is_down, running_says_streaming
 from doctor.model.members import LeaderView, Member, rest_status, sync_names
 from doctor.model.patroni_rules import (ReplicationSettings, failover_exclusions, slot_name, sync_exclusions,
                                         tag_rules)
@@ -86,6 +88,7 @@ class MemberRow:
     flush_lag_seconds: float | None = None
     replay_lag_seconds: float | None = None
     walsender_state: str | None = None
+    walsender_source: str | None = None  # where the leader's walsender list was read, None: not read
     sync_state: str | None = None
     sync_priority: int | None = None
     in_sync_key: bool | None = None
@@ -106,6 +109,8 @@ class MemberRow:
     sync_waiters: dict[str, Any] | None = None  # the leader's sessions waiting on SyncRep
     role_note: str | None = None
     disagree: list[str] | None = None
+    patroni_state: str | None = None  # Patroni's ``state`` of its PostgreSQL (running, stopped, start failed, ...)
+    patroni_version: str | None = None
 
     @property
     def is_leader(self) -> bool:
@@ -187,7 +192,7 @@ def build_rows(facts: Facts, members: list[Member], lv: LeaderView, cfg: Replica
     """One row per member (plus members gone from the DCS whose slot the leader keeps)."""
     leader = lv.writable_leader
     pgm = facts.pg_members
-    walsenders = {r.get("application_name"): r for r in dicts(lpg.get("stat_replication"))}
+    walsenders, ws_source = leader_walsenders(facts, leader, lpg)
     leader_slots = {s.get("slot_name"): s for s in dicts(lpg.get("slots"))}
     sync_key = facts.dcs_sync
     in_sync = sync_names(facts)
@@ -202,7 +207,8 @@ def build_rows(facts: Facts, members: list[Member], lv: LeaderView, cfg: Replica
         role = "Quorum Standby" if b.role == "Sync Standby" and cfg.synchronous_mode == "quorum" else b.role
         row = MemberRow(name=b.name, host=b.host, port=b.port, role=role, state=b.state, timeline=b.timeline,
                         in_dcs=b.in_dcs, source=b.source, pg_reachable=bool(pg.get("reachable")),
-                        role_note=b.role_note, disagree=list(b.disagree) or None)
+                        role_note=b.role_note, disagree=list(b.disagree) or None, patroni_state=b.pg_state,
+                        patroni_version=b.patroni_version)
         if pg and not pg.get("reachable"):
             row.pg_error = pg.get("error")
         if pg.get("reachable") and pg.get("timeline") is not None:
@@ -220,6 +226,7 @@ def build_rows(facts: Facts, members: list[Member], lv: LeaderView, cfg: Replica
             continue
         ws = walsenders.get(b.name)
         _replica_positions(row, b, pg, ws, dcs_members.get(b.name) or {}, ref, _rest_xlog(facts, b.name))
+        row.walsender_source = ws_source
         if ws:
             row.walsender_state, row.sync_state, row.sync_priority = ws.get("state"), ws.get("sync_state"), ws.get("sync_priority")
             row.write_lag_seconds = ws.get("write_lag_seconds")
@@ -241,6 +248,19 @@ def build_rows(facts: Facts, members: list[Member], lv: LeaderView, cfg: Replica
     return rows
 
 
+def leader_walsenders(facts: Facts, leader: str | None,
+                      lpg: dict[str, Any]) -> tuple[dict[Any, dict[str, Any]], str | None]:
+    """The leader's walsenders by application_name and where they were read: its pg_stat_replication when
+    its PostgreSQL was queried, else its REST ``/patroni`` ``replication[]`` (state and sync_state, no LSNs);
+    ({}, None) when neither was read."""
+    if lpg and isinstance(lpg.get("stat_replication"), list):
+        return {r.get("application_name"): r for r in dicts(lpg["stat_replication"])}, f"pg_stat_replication on {leader}"
+    rest = rest_replication(facts, leader)
+    if rest is not None:
+        return {r.get("application_name"): r for r in rest}, f"{leader}'s REST /patroni replication[]"
+    return {}, None
+
+
 def _failover(row: MemberRow, cfg: ReplicationSettings, sync_key_leader: Any, in_sync: set[str],
               leader_tl: Any) -> FailoverCandidacy:
     reasons = failover_exclusions(row, cfg, sync_key_leader, in_sync, leader_tl)
@@ -253,6 +273,22 @@ def _failover(row: MemberRow, cfg: ReplicationSettings, sync_key_leader: Any, in
     return FailoverCandidacy(candidate=not reasons, reasons=reasons, lag_bytes=lag, notes=notes)
 
 
+def streaming_from_state(b: Member) -> bool | None:
+    """Does the replica stream, as far as Patroni's own words tell (neither it nor the leader was queried):
+    ``replication_state`` streaming / in archive recovery (Patroni >= 3.0.4); a PostgreSQL that is not running
+    does not stream; plain ``running`` means not streaming only from 3.0.4 on (before, every replica says
+    ``running``, see :mod:`doctor.model.member_states`)."""
+    if b.replication_state == "streaming" or b.state == "streaming":
+        return True
+    if b.replication_state == "in archive recovery" or b.state == "in archive recovery":
+        return False
+    if is_down(b.pg_state) or b.pg_state in ("starting", "stopping", "restarting"):
+        return False
+    if b.pg_state == "running":
+        return False if running_says_streaming(b.patroni_version) else None
+    return None
+
+
 def _replica_positions(row: MemberRow, b: Member, pg: dict[str, Any], ws: dict[str, Any] | None,
                        dcs_member: dict[str, Any], ref: int | None, rest_xlog: dict[str, Any]) -> None:
     """Receive/replay LSN from the replica itself, else the leader's walsender, else the DCS; lag against ``ref``."""
@@ -262,13 +298,16 @@ def _replica_positions(row: MemberRow, b: Member, pg: dict[str, Any], ws: dict[s
     source = None
     if pos:
         recv, replay, source = pos.get("receive_lsn_bytes"), pos.get("replay_lsn_bytes"), "PostgreSQL"
-    elif ws:
+    elif ws and (ws.get("flush_lsn_bytes") is not None or ws.get("replay_lsn_bytes") is not None):
         recv, replay, source = ws.get("flush_lsn_bytes"), ws.get("replay_lsn_bytes"), "pg_stat_replication"
     if recv is None and replay is None:
         recv, replay = lsn_to_int(dcs_member.get("receive_lsn")), lsn_to_int(dcs_member.get("replay_lsn"))
-        if recv is None and replay is None and b.lsn is not None:
-            recv = b.lsn
         source = "DCS" if recv is not None or replay is not None else None
+    if recv is None and replay is None:  # Patroni 3.x member keys carry no receive/replay LSN: its REST does
+        recv, replay = lsn_to_int(rest_xlog.get("received_location")), lsn_to_int(rest_xlog.get("replayed_location"))
+        source = "REST /patroni" if recv is not None or replay is not None else None
+    if recv is None and replay is None and b.lsn is not None:
+        recv, source = b.lsn, "DCS"
     row.receive_lsn_bytes, row.receive_lsn = recv, lsn_str(recv)
     row.replay_lsn_bytes, row.replay_lsn = replay, lsn_str(replay)
     row.lsn_source = source
@@ -277,7 +316,7 @@ def _replica_positions(row: MemberRow, b: Member, pg: dict[str, Any], ws: dict[s
     row.replay_lag_bytes = max(0, ref - replay) if ref is not None and replay is not None else None
     row.failover_lag_bytes = max(0, ref - position) if ref is not None and position is not None else None
     row.lag_source = None if ref is None or source is None else (
-        "PostgreSQL" if source != "DCS" else "DCS member key")
+        {"DCS": "DCS member key", "REST /patroni": "REST /patroni"}.get(source, "PostgreSQL"))
     wr = pg.get("wal_receiver") if in_recovery else None
     if in_recovery and isinstance(wr, dict) and "error" in wr:
         wr = None
@@ -286,12 +325,8 @@ def _replica_positions(row: MemberRow, b: Member, pg: dict[str, Any], ws: dict[s
         row.streaming = bool(wr) and wr.get("status") == "streaming"
     elif ws:
         row.streaming = ws.get("state") == "streaming"
-    elif b.state in ("streaming",):
-        row.streaming = True
-    elif b.state in ("running", "in archive recovery", "stopped", "crashed", "starting"):
-        row.streaming = False
     else:
-        row.streaming = None
+        row.streaming = streaming_from_state(b)
     wr = wr if isinstance(wr, dict) else {}
     row.wal_receiver_status = wr.get("status")
     row.wal_receiver_sender = f"{wr.get('sender_host')}:{wr.get('sender_port')}" if wr.get("sender_host") else None

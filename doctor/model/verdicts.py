@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from doctor.model.health import LeaderPostgres
 from doctor.model.members import LeaderView
 from doctor.model.patroni_rules import ReplicationSettings, may_be_synchronous
 from doctor.model.rows import MemberRow, leader_row, replicas
@@ -50,7 +51,7 @@ class WritesVerdict:
 
 
 def writes(cfg: ReplicationSettings, rows: list[MemberRow], lv: LeaderView, leader_seen: bool,
-           dcs_down: str | None) -> WritesVerdict:
+           dcs_down: str | None, leader_pg: LeaderPostgres | None = None) -> WritesVerdict:
     """``leader_seen``: the leader's PostgreSQL was queried (its ``pg_stat_replication`` is the truth);
     without it the ``/sync`` key is the best we know."""
     lead = leader_row(rows)
@@ -64,7 +65,11 @@ def writes(cfg: ReplicationSettings, rows: list[MemberRow], lv: LeaderView, lead
     waiters = (lead.sync_waiters if lead else None) or {}
     waiting = int(waiters.get("waiting") or 0)
     longest = waiters.get("longest_wait_seconds")
-    status, text = _writes_text(cfg, lead, eligible, confirmed, ssn, waiting, longest, lv, dcs_down)
+    if lead is not None and leader_pg is not None and leader_pg.down and leader_pg.leader == lead.name:
+        status, text = "blocked", (f"BLOCKED: {lead.name} holds the leader key but {leader_pg.why}: no write is "
+                                   "acknowledged until it runs again or another member takes over")
+    else:
+        status, text = _writes_text(cfg, lead, eligible, confirmed, ssn, waiting, longest, lv, dcs_down)
     return WritesVerdict(mode=cfg.synchronous_mode, strict=cfg.synchronous_mode_strict,
                          required=cfg.synchronous_node_count if cfg.synchronous_mode != "off" else 0,
                          synchronous=[r.name for r in confirmed], eligible=[r.name for r in eligible],

@@ -129,13 +129,16 @@ def member_table(cluster: Any) -> dict[str, Any] | None:
             "Receive LSN": _text(m.get("receive_lsn") or (m.get("lsn") if not m.get("replay_lsn") else None)),
             "Replay LSN": _text(m.get("replay_lsn")), "Lag": _lag(m), "Sync": _text(m.get("sync_state")),
             "Tags": ", ".join(f"{k}: {v}" for k, v in tags.items()),
-            "Pending restart": "yes" if m.get("pending_restart") else "", "Notes": "; ".join(notes),
+            "Pending restart": ("yes" + (": " + ", ".join(map(str, m["pending_restart_params"]))
+                                         if m.get("pending_restart_params") else "")) if m.get("pending_restart") else "",
+            "Scheduled restart": _text(m.get("scheduled_restart")), "Notes": "; ".join(notes),
         })
-    optional = ("Tags", "Pending restart", "Notes")
+    optional = ("Tags", "Pending restart", "Scheduled restart", "Notes")
     columns = [c for c in (rows[0] if rows else {}) if c not in optional or any(r[c] for r in rows)]
     facts = [("leader", cluster.get("leader")), ("system id", cluster.get("system_identifier")),
              ("paused", "yes" if cluster.get("paused") else None), ("DCS", cluster.get("dcs_note")),
              ("DCS read", cluster.get("dcs_consistency"))]
+    facts += [("scheduled", a.get("text")) for a in cluster.get("scheduled") or [] if isinstance(a, dict)]
     return {"columns": columns, "rows": [[r[c] for c in columns] for r in rows],
             "wide": {"Notes", "Tags"}, "notes": [(k, _text(v)) for k, v in facts if v not in _EMPTY]}
 

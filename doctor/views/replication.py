@@ -19,10 +19,13 @@ from doctor.views import view
 
 @view("replication", commands=("replication",))
 def replication_view(facts: Facts) -> dict[str, Any]:
-    state = model_of(facts).replication
+    model = model_of(facts)
+    state = model.replication
     settings = facts.run_settings
     return {
         **state.to_dict(),
+        "scheduled": [a.to_dict() for a in model.scheduled_actions],
+        "pending_restart": {p.member: p.parameters for p in model.pending_restarts},
         "thresholds": {"maximum_lag_on_failover": state.settings.maximum_lag_on_failover,
                        "max_lag_bytes": settings.get("max_lag_bytes"),
                        "max_lag_seconds": settings.get("max_lag_seconds"),

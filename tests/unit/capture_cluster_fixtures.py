@@ -21,7 +21,7 @@ from doctor.lab.layout import Layout
 from doctor.pipeline import collect
 
 FIXTURES = Path(__file__).parent / "fixtures"
-KEEP = ("version", "config", "dcs", "patroni_api", "postgres")
+KEEP = ("version", "collected_at", "config", "dcs", "patroni_api", "postgres", "replication")
 
 # fixture name (<problem-id>[.<variant>], or healthy.<what>) -> (fault to break, node to break, node whose
 # config pgdoctor runs on: None = the fault's); the fault is named like the fixture where one produces it
@@ -36,6 +36,13 @@ PLAN: dict[str, tuple[str | None, str | None, str | None]] = {
     "timeline-diverged": ("timeline-diverged", None, None),
     "cluster-paused": ("cluster-paused", None, "node1"),
     "rest-api-unreachable": ("rest-api-unreachable", None, "node1"),
+    # member states (doctor/lab/faults/members.py); node1 is never the default replica (the highest-named is)
+    "member-down": ("member-down", None, "node1"),
+    "member-down.start-failed": ("member-down.start-failed", None, "node1"),
+    "leader-postgres-down": ("leader-postgres-down", None, None),
+    "pending-restart": ("pending-restart", None, "node1"),
+    "scheduled-action": ("scheduled-action", None, "node1"),
+    "member-count": ("member-count", None, "node1"),
 }
 
 

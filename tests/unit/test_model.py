@@ -24,10 +24,10 @@ REPLICATION_ROW_KEYS = (
     "lsn", "lsn_bytes", "receive_lsn", "receive_lsn_bytes", "replay_lsn", "replay_lsn_bytes", "lsn_source",
     "receive_lag_bytes", "replay_lag_bytes", "failover_lag_bytes", "lag_source", "lag_seconds",
     "lag_seconds_source", "write_lag_seconds", "flush_lag_seconds", "replay_lag_seconds", "walsender_state",
-    "sync_state", "sync_priority", "in_sync_key", "streaming", "wal_receiver_status", "wal_receiver_sender",
+    "walsender_source", "sync_state", "sync_priority", "in_sync_key", "streaming", "wal_receiver_status", "wal_receiver_sender",
     "wal_receiver_slot", "replay_paused", "replay_pause_state", "tags", "nofailover", "nosync",
     "failover_priority", "slot", "failover", "sync_candidate", "synchronous_standby_names", "sync_waiters",
-    "role_note", "disagree")
+    "role_note", "disagree", "patroni_state", "patroni_version")
 
 
 def load(name: str) -> Facts:

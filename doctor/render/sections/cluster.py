@@ -14,6 +14,24 @@ from doctor.units import human_bytes
 ROLE_STYLE = {"Leader": "bold green", "Sync Standby": "cyan", "Replica": ""}
 
 
+def _pending(m: dict[str, Any]) -> str:
+    """'*' as patronictl marks it, with the parameters that wait for the restart when known."""
+    if not m.get("pending_restart"):
+        return ""
+    params = m.get("pending_restart_params") or []
+    return escape("* " + ", ".join(params)) if params else "*"
+
+
+def scheduled_lines(view: dict[str, Any]) -> list[str]:
+    """One line per scheduled switchover or restart, as patronictl prints them under its table."""
+    out = []
+    for a in view.get("scheduled") or []:
+        late = f" [yellow](overdue by {a['overdue_seconds']:.0f} s)[/]" if a.get("overdue_seconds", 0) and \
+            a["overdue_seconds"] > 60 else ""
+        out.append(f"[bold]{escape(a['text'][0].upper() + a['text'][1:])}[/]{late}")
+    return out
+
+
 def _lag(value: Any) -> str:
     if value is None:
         return ""
@@ -50,9 +68,11 @@ def render_cluster(console: Console, view: dict[str, Any]) -> None:
                       escape(str(m.get("state") or "?")), escape(m.get("timeline") or ""),
                       escape(m.get("receive_lsn") or ""), _lag(m.get("lag_bytes")), escape(m.get("replay_lsn") or ""),
                       _lag(m.get("replay_lag_bytes")), escape(m.get("sync_state") or ""), escape(tags),
-                      "*" if m.get("pending_restart") else "", escape(source))
+                      _pending(m), escape(source))
     console.print()
     console.print(table)
+    for line in scheduled_lines(view):
+        console.print(line)
     if view.get("dcs_note"):
         console.print(f"[yellow]{escape(view['dcs_note'])}[/]")
     if not view.get("members"):

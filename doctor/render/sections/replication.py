@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from doctor.render.plain import escape
+from doctor.render.sections.cluster import scheduled_lines
 from doctor.render.sections import text_section
 from doctor.units import human_bytes, human_seconds
 
@@ -72,6 +73,12 @@ def render_replication(console: Console, view: dict[str, Any]) -> None:
     console.print(f"  [bold]writes[/]:   [{VERDICT_STYLE.get(w['status'], '')}]{escape(w['text'])}[/]", soft_wrap=True)
     console.print(f"  [bold]failover[/]: [{VERDICT_STYLE.get(f['status'], '')}]{escape(f['text'])}[/]", soft_wrap=True)
     console.print(f"  [bold]synchronous_node_count[/]: {escape(n['text'])}", soft_wrap=True)
+    for line in scheduled_lines(view):
+        console.print(f"  {line}", soft_wrap=True)
+    for member, params in (view.get("pending_restart") or {}).items():
+        console.print(f"  [bold]pending restart[/] on {escape(member)}: "
+                      + escape(", ".join(f"{k} {v}" for k, v in params.items()) or "parameters not published"),
+                      soft_wrap=True)
     table = Table(title=f"Members (lag against {escape(view.get('reference_lsn') or '?')}, "
                         f"{escape(view.get('reference_source') or '?')})",
                   title_justify="left", show_edge=False, pad_edge=False)
