@@ -170,6 +170,14 @@ CASES = [
                    "pg_read_binary_file", "Failed to rewind from healthy primary: {new_leader}"],
          also={"timeline-diverged": lambda i, lab: [f"{i['node']} diverged", f"leader {i['details']['new_leader']}"]},
          fix=lambda i, lab: [f"reinit postgres {i['node']} --force"]),
+    # The archiver fails on every segment of the leader; nothing else is wrong yet (pg_wal only grows).
+    Case("archive-command-failed", lambda i, lab: ["archive command failed with exit code 1"],
+         evidence=["The failed archive command was: false"]),
+    # pg_basebackup refuses the configured option before it connects: not a login or pg_hba problem.
+    Case("basebackup-failed", lambda i, lab: ['transfer rate "10" is out of range']),
+    # Every member requires a watchdog the host does not have: the leader demotes itself, nobody promotes.
+    Case("watchdog-unavailable", lambda i, lab: ["watchdog"],
+         evidence=["Demoting self because watchdog could not be activated"]),
 ]
 
 
