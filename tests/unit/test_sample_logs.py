@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_logs"
 
 EXPECTED: dict[str, str | None] = {
+    "archive-command-failed.postgres.log": "archive-command-failed",
+    "basebackup-failed.stderr.log": "basebackup-failed",
     "bootstrap-failed.patroni.log": "bootstrap-failed",
     "bootstrap-failed.stderr.log": "bootstrap-failed",
     "cluster-paused.patroni.log": "cluster-paused",
