@@ -40,7 +40,8 @@ class NodeOptions:
     use_pg_rewind: bool | None = None     # None = not set locally (the DCS value applies)
     rewind_user: tuple[str, str] | None = None  # (username, password) of authentication.rewind
     parameters: dict = field(default_factory=dict)  # extra postgresql.parameters
-    extra_local_postgresql: dict = field(default_factory=dict)
+    extra_local_postgresql: dict = field(default_factory=dict)  # values written in YAML flow style
+    watchdog: dict | None = None          # the top-level watchdog section (watchdog-unavailable)
 
 
 def render(lay: Layout, node: Node, opts: NodeOptions | None = None) -> str:
@@ -62,7 +63,10 @@ def render(lay: Layout, node: Node, opts: NodeOptions | None = None) -> str:
     params = "".join(f"    {k}: {yaml.safe_dump(v).splitlines()[0]}\n" for k, v in opts.parameters.items())
     extra = ""
     for k, v in opts.extra_local_postgresql.items():
-        extra += f"  {k}: {yaml.safe_dump(v).splitlines()[0]}\n"
+        extra += f"  {k}: {yaml.safe_dump(v, default_flow_style=True).splitlines()[0]}\n"
+    watchdog = ""
+    if opts.watchdog:
+        watchdog = "\nwatchdog:\n" + "".join(f"  {k}: {v}\n" for k, v in opts.watchdog.items())
     return f"""\
 # Patroni configuration of lab member {node.name} (pgdoctor lab, base {lay.base_dir})
 scope: {lay.scope}
@@ -127,7 +131,7 @@ postgresql:
     log_disconnections: "off"
 {params}  pg_hba:
 {hba_lines}
-{tags}"""
+{tags}{watchdog}"""
 
 
 def write(lay: Layout, node: Node, opts: NodeOptions | None = None, text: str | None = None) -> None:

@@ -170,6 +170,12 @@ CASES = [
                    "pg_read_binary_file", "Failed to rewind from healthy primary: {new_leader}"],
          also={"timeline-diverged": lambda i, lab: [f"{i['node']} diverged", f"leader {i['details']['new_leader']}"]},
          fix=lambda i, lab: [f"reinit postgres {i['node']} --force"]),
+    # The archiver fails on every segment of the leader; nothing else is wrong yet (pg_wal only grows).
+    Case("archive-command-failed", lambda i, lab: ["archive command failed with exit code 1"],
+         evidence=["The failed archive command was: false"]),
+    # Every member requires a watchdog the host does not have: the leader demotes itself, nobody promotes.
+    Case("watchdog-unavailable", lambda i, lab: ["watchdog"],
+         evidence=["Demoting self because watchdog could not be activated"]),
 ]
 
 
@@ -219,6 +225,27 @@ def test_leader_lock_lost_is_named_whether_or_not_the_member_has_rejoined(health
             assert rep["diagnoses"][0]["id"] == "leader-lock-lost" and rc == 2, f"exit {rc}\n{_show(rep)}"
         else:
             assert rc == 0 and rep["diagnoses"] == [], f"exit {rc}\n{_show(rep)}"
+    finally:
+        healthy_lab.heal()
+
+
+def test_basebackup_failed_is_named_from_patroni_stderr(healthy_lab):
+    """pg_basebackup refuses the configured option before it connects (not a login or pg_hba problem). Its
+    error goes to Patroni's stderr (the journal under systemd; a file in the lab that ``pgdoctor run`` does
+    not find), while Patroni's own log says only "pg_basebackup exited with code=1", a lifecycle event: so
+    the diagnosis is asked of ``pgdoctor logs`` on that stderr, as an operator reads the journal."""
+    info = healthy_lab.break_fault("basebackup-failed")
+    try:
+        assert "warning" not in info["details"], info["details"]
+        stderr = str(healthy_lab.node(info["node"]).patroni_stdout)
+        cp = subprocess.run([sys.executable, "-m", "doctor.cli", "logs", stderr, "--format", "json"],
+                            capture_output=True, text=True, timeout=90, cwd=REPO)
+        rep = json.loads(cp.stdout)
+        assert cp.returncode == 2 and rep["diagnoses"], f"exit {cp.returncode}\n{_show(rep)}"
+        first = rep["diagnoses"][0]
+        assert first["id"] == "basebackup-failed", _show(rep)
+        assert 'transfer rate "10" is out of range' in first["summary"], first["summary"]
+        assert not {"replication-auth-failed", "pg-hba-replication-missing"} & {d["id"] for d in rep["diagnoses"]}
     finally:
         healthy_lab.heal()
 

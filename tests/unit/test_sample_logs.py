@@ -24,6 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_logs"
 
 EXPECTED: dict[str, str | None] = {
+    "archive-command-failed.postgres.log": "archive-command-failed",
+    "basebackup-failed.stderr.log": "basebackup-failed",
+    "watchdog-unavailable.patroni.log": "watchdog-unavailable",
+    "watchdog-unavailable.node1.patroni.log": "watchdog-unavailable",
     "bootstrap-failed.patroni.log": "bootstrap-failed",
     "bootstrap-failed.stderr.log": "bootstrap-failed",
     "cluster-paused.patroni.log": "cluster-paused",
@@ -65,6 +69,7 @@ EXPECTED: dict[str, str | None] = {
     "timeline-diverged.patroni.log": None,  # Patroni reports the member running, as documented
     "no-failover-candidate.patroni.log": None,
     "postgres-outside-patroni.postgres.log": None,
+    "basebackup-failed.patroni.log": None,  # "pg_basebackup exited with code=1" only: the reason is on stderr
 }
 
 
