@@ -34,6 +34,10 @@ MaxLagBytesOpt = typer.Option(None, "--max-lag-bytes", help="Warn when a replica
 MaxLagSecondsOpt = typer.Option(None, "--max-lag-seconds", help="Warn when a replica's replay lags more than this.")
 SlotRetainedOpt = typer.Option(None, "--slot-retained-bytes", help="Warn when a slot that is inactive (or unbounded by "
                                "max_slot_wal_keep_size) retains more WAL than this (default 1GB).")
+ExpectMembersOpt = typer.Option(None, "--expect-members", min=1, help="How many members the cluster should have "
+                               "(default: the members the config and the DCS name).")
+RoundTripTimeoutOpt = typer.Option(5.0, "--round-trip-timeout", min=0.1, help="Seconds a replica may take to replay "
+                                   "the round trip's WAL record before it counts as not arrived.")
 
 
 def thresholds(max_lag_bytes: Optional[str], max_lag_seconds: Optional[float],

@@ -29,6 +29,9 @@ def text_renderer(command: str) -> Callable[[Console, dict[str, Any]], None]:
     if command == "preflight":
         from doctor.render.checklist import render_checklist
         return render_checklist
+    if command == "verify":
+        from doctor.render.verify import render_verify
+        return render_verify
     if command == "logs":
         from doctor.render.logs import render_logs_text
         return render_logs_text
