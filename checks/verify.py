@@ -65,9 +65,10 @@ def members_listed(ctx: CheckContext) -> Verdict:
                   + ("s" if len(good) != 1 else "") + " streaming", evidence=table)
     bad = missing + [m.name for m in others]
     values.update(name=bad[0] if bad else None, member=bad[0] if bad else None)
+    rogue = [m.name for m in others if m.live_role == "primary"]
     return fail(f"patronictl list shows {shown}; expected {want}"
                 + (f"; missing: {', '.join(missing)}" if missing else ""), evidence=evidence, values=values,
-                subject=",".join(bad) or None)
+                subject=",".join(bad) or None, playbook="split-brain" if rogue else None)
 
 
 @check("verify.timeline", "all members on the same timeline", "timeline-diverged", profiles=("verify",),
