@@ -133,6 +133,8 @@ def lag_zero(ctx: CheckContext) -> Verdict:
        profiles=("verify",), needs=("roundtrip",), errors_ok=True)
 def round_trip(ctx: CheckContext) -> Verdict:
     rt = ctx.facts.dict_at("roundtrip") or {}
+    if rt.get("skipped"):
+        return skip(str(rt["skipped"]))
     err = rt.get("error")
     if err:
         return fail(f"no round trip: {err.get('kind')}: {err.get('message')}", evidence=[str(err.get("message"))],

@@ -161,6 +161,8 @@ def round_trip(leader: str, targets: dict[str, tuple[str, int]], user: str, pass
 
 @collector("roundtrip", profiles=("verify",), after=("dcs",))
 def collect_roundtrip(ctx: CollectContext) -> dict[str, Any]:
+    if ctx.options.round_trip_timeout is None:
+        return {"skipped": "no round trip was asked for (nothing written)"}
     node = NodeView(ctx.config or {}, ctx.config_path)
     dcs = ctx.upstream.result("dcs")
     dcs = dcs if isinstance(dcs, dict) else {}
@@ -171,7 +173,7 @@ def collect_roundtrip(ctx: CollectContext) -> dict[str, Any]:
     if leader not in targets:
         return {"error": {"kind": "no-leader", "message": f"the leader {leader} has no conn_url in the DCS"}}
     user, password = credentials(node, "superuser")
-    wanted = getattr(ctx.options, "round_trip_timeout", None) or DEFAULT_ROUND_TRIP_TIMEOUT
+    wanted = ctx.options.round_trip_timeout or DEFAULT_ROUND_TRIP_TIMEOUT
     budget = max(0.5, min(float(wanted), ctx.deadline.remaining() - ctx.deadline.share("call") - 0.5))
     out = round_trip(leader, targets, user, password, budget, ctx.deadline.share("member"))
     out["requested_timeout_seconds"] = float(wanted)
