@@ -49,10 +49,17 @@ class Metric:
             return 1
         return 0
 
+    def violation(self) -> str | None:
+        """Why the value alerts ("outside range 0:0"; critical before warning), as nagiosplugin says it."""
+        for r in (self.critical, self.warning):
+            if r and not nagiosplugin.Range(r).match(self.value):
+                return nagiosplugin.Range(r).violation
+        return None
+
     def perfdata(self) -> str:
         label = f"'{self.name}'" if any(c in self.name for c in " ='") else self.name
         text = f"{label}={self.value}{self.uom}"
-        bounds = [self.warning or "", self.critical or ""]
+        bounds = [str(nagiosplugin.Range(b)) if b else "" for b in (self.warning, self.critical)]
         while bounds and not bounds[-1]:
             bounds.pop()
         return text + "".join(f";{b}" for b in bounds)
@@ -89,11 +96,13 @@ class Outcome:
 
     def line(self) -> str:
         head = f"{self.service.replace('_', '').upper()} {STATES[self.state]} - {self.summary}"
-        perf = " ".join(m.perfdata() for m in self.metrics)
+        perf = " ".join(m.perfdata() for m in sorted(self.metrics, key=lambda m: m.name))
         return f"{head} | {perf}" if perf else head
 
 
-ServiceFn = Callable[["Report", Args], tuple[list[Metric], str, str]]
+# A service returns its metrics and its summaries (OK, problem); None = Nagios' default summary,
+# "<metric> is <value>" or "<metric> is <value> (outside range <range>)" of the most significant metric.
+ServiceFn = Callable[["Report", Args], tuple[list[Metric], "str | None", "str | None"]]
 SERVICES: dict[str, ServiceFn] = {}
 
 
@@ -172,7 +181,7 @@ def cluster_node_count(report: "Report", a: Args):
                Metric("healthy_members", healthy, a.healthy_warning, a.healthy_critical)]
     metrics += [Metric(f"role_{r}", n) for r, n in roles.items()]
     metrics += [Metric(f"state_{s}", n) for s, n in states.items()]
-    return metrics, f"{len(members)} members, {healthy} healthy", f"{len(members)} members, {healthy} healthy"
+    return metrics, None, None
 
 
 @service("cluster_has_leader")
@@ -229,8 +238,7 @@ def cluster_has_replica(report: "Report", a: Args):
     metrics = [Metric("healthy_replica", healthy, a.warning, a.critical),
                Metric("sync_replica", sync, a.sync_warning, a.sync_critical),
                Metric("unhealthy_replica", unhealthy)] + per
-    text = f"{healthy} healthy replica(s), {sync} synchronous, {unhealthy} unhealthy"
-    return metrics, text, text
+    return metrics, None, None
 
 
 @service("cluster_config_has_changed")
@@ -254,8 +262,7 @@ def cluster_config_has_changed(report: "Report", a: Args):
 @service("cluster_is_in_maintenance")
 def cluster_is_in_maintenance(report: "Report", a: Args):
     paused = bool(cluster_body(report).get("pause"))
-    return ([Metric("is_in_maintenance", int(paused), None, "0:0")],
-            "The cluster is not in maintenance mode.", "The cluster is in maintenance mode (paused).")
+    return [Metric("is_in_maintenance", int(paused), None, "0:0")], None, None
 
 
 @service("cluster_has_scheduled_action")
@@ -264,10 +271,7 @@ def cluster_has_scheduled_action(report: "Report", a: Args):
     switchover = int("scheduled_switchover" in body)
     restarts = sum(1 for m in body.get("members") or [] if "scheduled_restart" in m)
     return ([Metric("has_scheduled_actions", int(switchover + restarts > 0), None, "0:0"),
-             Metric("scheduled_switchover", switchover), Metric("scheduled_restart", restarts)],
-            "The cluster has no scheduled action.",
-            f"The cluster has {'a scheduled switchover' if switchover else ''}"
-            f"{' and ' if switchover and restarts else ''}{f'{restarts} scheduled restart(s)' if restarts else ''}.")
+             Metric("scheduled_switchover", switchover), Metric("scheduled_restart", restarts)], None, None)
 
 
 # ------------------------------------------------------------------------------ node services
@@ -400,4 +404,10 @@ def evaluate(name: str, report: "Report", args: Args) -> Outcome:
     state = max((m.state() for m in metrics), default=0)
     if name == "pgdoctor":
         state = max(state, state_of_report(report))
-    return Outcome(name, state, ok_text if state == 0 else problem_text, metrics)
+    text = ok_text if state == 0 else problem_text
+    if text is None:
+        worst = next((m for m in metrics if m.state() == state), metrics[0])
+        text = f"{worst.name} is {worst.value}{worst.uom}"
+        if worst.violation():
+            text += f" ({worst.violation()})"
+    return Outcome(name, state, text, metrics)
