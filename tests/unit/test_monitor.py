@@ -103,7 +103,7 @@ def test_replicas_lagging_past_max_lag_are_unhealthy():
      "NODETLHASCHANGED CRITICAL - The expected timeline was 700 got 58. | is_timeline_changed=1;;@1:1 timeline=58", 2),
     ("node_patroni_version.json", "node_patroni_version", {"patroni_version": "2.0.2"},
      "NODEPATRONIVERSION OK - Patroni's version is 2.0.2. | is_version_ok=1;;@0", 0),
-    ("node_is_alive" and "node_is_leader_ok.json", "node_is_alive", {},
+    ("node_is_leader_ok.json", "node_is_alive", {},
      "NODEISALIVE OK - This node is alive (patroni is running). | is_alive=1;;@0", 0),
 ])
 def test_node_services_print_what_check_patroni_prints(node, service, kw, expected, state):
