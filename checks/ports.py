@@ -48,7 +48,7 @@ def wanted_ports(ctx: CheckContext) -> list[dict[str, Any]]:
     return wanted
 
 
-@check("ports.in-use", "ports taken by another process", "port-in-use",
+@check("ports.in-use", "ports taken by another process", playbook="port-in-use",
        profiles=("run", "preflight"), needs=("system.listeners", "config.data"))
 def port_in_use(ctx: CheckContext) -> list[Verdict]:
     listeners = ctx.facts.get("system.listeners") or []
@@ -94,7 +94,7 @@ def port_in_use(ctx: CheckContext) -> list[Verdict]:
     return verdicts
 
 
-@check("ports.postgres-outside-patroni", "no PostgreSQL outside Patroni's control", "postgres-outside-patroni",
+@check("ports.postgres-outside-patroni", "no PostgreSQL outside Patroni's control", playbook="postgres-outside-patroni",
        profiles=("run", "preflight"), needs=("system.processes", "config.data"))
 def postgres_outside_patroni(ctx: CheckContext) -> list[Verdict] | Verdict:
     node = ctx.node

@@ -16,7 +16,7 @@ from doctor.pipeline import analyze
 from doctor.render.html import render_html
 from doctor.views.versions import versions
 
-SNAPSHOT = Path(__file__).resolve().parents[1] / "browser" / "fixtures" / "lab-pg-hba-replication-missing.facts.json"
+SNAPSHOT = Path(__file__).resolve().parents[1] / "browser" / "fixtures" / "pg-hba-replication-missing.json"
 HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=alert(1)>"
 
 

@@ -163,7 +163,7 @@ def test_pgdoctor_service_is_the_whole_diagnosis():
     assert state == 2 and text.startswith("PGDOCTOR CRITICAL - ") and "split-brain" in text
     assert f"diagnoses_critical={sum(1 for d in rep.diagnoses if d.severity == 'critical')}" in text
     assert rep.diagnoses[0].id == "split-brain" and "split-brain: split brain: 2 members" in text
-    healthy = analyze(load_facts("replication-healthy.json"), command="monitor", profiles=FULL_PROFILES)
+    healthy = analyze(load_facts("healthy.replication.json"), command="monitor", profiles=FULL_PROFILES)
     assert line("pgdoctor", healthy)[0].startswith("PGDOCTOR OK - no problem found | checks_error=0")
 
 

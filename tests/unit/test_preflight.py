@@ -22,7 +22,7 @@ from doctor.playbooks import load_playbooks
 from doctor.render.checklist import render_checklist
 from doctor.views.preflight import checklist
 
-BASE = json.loads((Path(__file__).parent / "fixtures" / "preflight" / "prepared-node.json").read_text())
+BASE = json.loads((Path(__file__).parent / "fixtures" / "preflight" / "healthy.prepared-node.json").read_text())
 DATA_DIR = BASE["system"]["datadir"]["path"]
 CONFIG = BASE["config"]["path"]
 

@@ -1,10 +1,10 @@
 """``pgdoctor verify`` on facts: the checklist's order, each item's pass and failure, the split-brain
 check first in every ranking, and the round trip and autostart facts as their collectors write them.
 
-Facts come from the real lab (``replication-healthy.json``); the round trip and autostart domains,
+Facts come from the real lab (``healthy.replication.json``); the round trip and autostart domains,
 which that capture predates, are added here in the shape ``doctor/collect/roundtrip.py`` and
 ``doctor/collect/autostart.py`` write, with the lab's member names and LSNs. ``split-brain.json`` is
-``replication-healthy.json`` with node2 promoted (said in its ``_derived`` field).
+``healthy.replication.json`` with node2 promoted (said in its ``_derived`` field).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def round_trip(**replica_overrides: dict) -> dict:
             "marker": {"method": "pg_logical_emit_message", "lsn": "0/404B3A0", "lsn_bytes": 67416992}}
 
 
-def facts(name: str = "replication-healthy.json", rt: dict | None = None, patroni_enabled: bool = True,
+def facts(name: str = "healthy.replication.json", rt: dict | None = None, patroni_enabled: bool = True,
           distro_enabled: bool = False, systemd: bool = True) -> Facts:
     f = load_facts(name)
     f.set("roundtrip", rt if rt is not None else round_trip())
@@ -196,7 +196,7 @@ def test_split_brain_is_first_in_every_ranking(command, profiles):
 
 
 def test_primary_without_the_leader_key_is_split_brain():
-    f = load_facts("replication-healthy.json")
+    f = load_facts("healthy.replication.json")
     put(f, "replication.members.node1.in_recovery", True)
     put(f, "patroni_api.members.node1.body.role", "replica")
     put(f, "replication.members.node3.in_recovery", False)
@@ -207,6 +207,6 @@ def test_primary_without_the_leader_key_is_split_brain():
 
 
 def test_healthy_has_no_split_brain():
-    rep = analyze(load_facts("replication-healthy.json"), command="run", profiles=("run", "replication"))
+    rep = analyze(load_facts("healthy.replication.json"), command="run", profiles=("run", "replication"))
     sb = [x for x in rep.findings if x.check == "cluster.split-brain"][0]
     assert sb.status == "ok" and "node1" in sb.summary

@@ -1,21 +1,20 @@
-"""Lab fault ``split-brain``: a replica's PostgreSQL promoted behind Patroni's back.
+"""split-brain: a replica's PostgreSQL promoted behind Patroni's back.
 
 The cluster is paused first (``patronictl pause``), so Patroni takes no action while a replica is
 promoted with ``pg_promote()``: two writable primaries, only one holding the leader key. Healing
 resumes the cluster and rebuilds the rogue member from the leader (``patronictl reinit``).
-
-Kept in its own module so that it registers with the fault registry on import.
 """
 
 from __future__ import annotations
 
-from doctor.lab import cluster
-from doctor.lab.faults import Ctx, _resume, fault, healer, leader, patronictl, sql, wait_until
+from .. import cluster
+from .helpers import leader, patronictl, resume, sql, wait_until
+from .registry import Ctx, fault, healer
 
 
 @fault("split-brain", "cluster paused, then a replica's PostgreSQL promoted with pg_promote(): two "
        "writable primaries, one holding the leader key")
-def _b_split_brain(ctx: Ctx):
+def _b_split_brain(ctx: Ctx) -> None:
     lay, n = ctx.lay, ctx.node
     ld = leader(lay)
     patronictl(lay, "pause", "--wait")
@@ -28,9 +27,9 @@ def _b_split_brain(ctx: Ctx):
 
 
 @healer("split-brain")
-def _h_split_brain(ctx: Ctx):
+def _h_split_brain(ctx: Ctx) -> str:
     lay, n = ctx.lay, ctx.node
-    _resume(lay)
+    resume(lay)
     patronictl(lay, "reinit", lay.scope, n.name, "--force", "--wait", timeout=180)
     cluster.wait_healthy(lay)
     return f"patronictl resume; {n.name} rebuilt from the leader with patronictl reinit"
