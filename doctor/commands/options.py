@@ -26,7 +26,8 @@ TimeoutOpt = typer.Option(5.0, "--timeout", min=0.1, help="Seconds one network c
                           "and port probes at most 2 s, Patroni's own commands up to 10 s). Calls run concurrently; "
                           "collection stops at 2 x timeout + 2 s whatever hangs.")
 DeadlineOpt = typer.Option(DEFAULT_DEADLINE, "--deadline", min=0.1, help=DEADLINE_HELP)
-FormatOpt = typer.Option(Format.text, "--format", "-f", help="text for people, json for scripts, html for a report file, prometheus for node_exporter's textfile collector.")
+FormatOpt = typer.Option(Format.text, "--format", "-f", help="text for people, json for scripts, html for a report file. prometheus: a textfile for "
+                         "node_exporter's textfile collector.")
 OutputOpt = typer.Option(None, "-o", "--output", help="Write the report to this file instead of stdout.")
 PlaybooksOpt = typer.Option(None, "--playbooks", help="A directory of your own playbooks (added to the built-in ones).")
 PgUserOpt = typer.Option(None, "--pg-user", help="OS user that must own the data dir and runs Patroni (default: owner "
