@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from doctor import __version__
-from doctor.commands import bundle, catalog, logs, preflight, replication, run
+from doctor.commands import bundle, catalog, logs, monitor, preflight, replication, run, verify
 from doctor.errors import UsageError
 from doctor.lab.cli import app as lab_app
 from doctor.render.emit import silence_stdout
@@ -58,6 +58,8 @@ app.command("explain")(catalog.explain)
 app.command("logs")(logs.logs_command)
 app.command("replication")(replication.replication)
 app.command("preflight")(preflight.preflight)
+app.command("verify")(verify.verify)
+app.command("monitor")(monitor.monitor)
 app.command("bundle")(bundle.bundle)
 app.command("analyze")(bundle.analyze)
 app.add_typer(lab_app, name="lab")

@@ -43,6 +43,7 @@ class CollectOptions:
     validate_config: bool = True
     peers: list[str] = field(default_factory=list)
     playbook_dirs: list[str] = field(default_factory=list)  # a team's own playbooks (their log patterns too)
+    round_trip_timeout: float | None = None  # verify: how long the replication round trip may wait
 
 
 class Upstream:
@@ -90,7 +91,7 @@ class Collector:
 
 
 _COLLECTORS: dict[str, Collector] = {}
-DEFAULT_PROFILES = ("run", "preflight", "replication", "bundle")
+DEFAULT_PROFILES = ("run", "preflight", "replication", "bundle", "verify")
 
 
 def collector(domain: str, profiles: tuple[str, ...] = DEFAULT_PROFILES, after: tuple[str, ...] = (),

@@ -168,7 +168,7 @@ def member_targets(node: NodeView, dcs: dict[str, Any]) -> dict[str, tuple[str, 
     return targets
 
 
-@collector("replication", profiles=("run", "replication", "bundle"), after=("dcs",))
+@collector("replication", profiles=("run", "replication", "bundle", "verify"), after=("dcs",))
 def collect_replication(ctx: CollectContext) -> dict[str, Any]:
     node = NodeView(ctx.config or {}, ctx.config_path)
     dcs = ctx.upstream.result("dcs")

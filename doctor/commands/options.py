@@ -17,6 +17,7 @@ class Format(str, Enum):
     text = "text"
     json = "json"
     html = "html"
+    prometheus = "prometheus"
 
 
 ConfigOpt = typer.Option(None, "-c", "--config-file", help="patroni.yml of this node (default: $PATRONICTL_CONFIG_FILE, "
@@ -25,7 +26,8 @@ TimeoutOpt = typer.Option(5.0, "--timeout", min=0.1, help="Seconds one network c
                           "and port probes at most 2 s, Patroni's own commands up to 10 s). Calls run concurrently; "
                           "collection stops at 2 x timeout + 2 s whatever hangs.")
 DeadlineOpt = typer.Option(DEFAULT_DEADLINE, "--deadline", min=0.1, help=DEADLINE_HELP)
-FormatOpt = typer.Option(Format.text, "--format", "-f", help="text for people, json for scripts, html for a report file.")
+FormatOpt = typer.Option(Format.text, "--format", "-f", help="text for people, json for scripts, html for a report file. prometheus: a textfile for "
+                         "node_exporter's textfile collector.")
 OutputOpt = typer.Option(None, "-o", "--output", help="Write the report to this file instead of stdout.")
 PlaybooksOpt = typer.Option(None, "--playbooks", help="A directory of your own playbooks (added to the built-in ones).")
 PgUserOpt = typer.Option(None, "--pg-user", help="OS user that must own the data dir and runs Patroni (default: owner "
@@ -36,6 +38,8 @@ SlotRetainedOpt = typer.Option(None, "--slot-retained-bytes", help="Warn when a 
                                "max_slot_wal_keep_size) retains more WAL than this (default 1GB).")
 ExpectMembersOpt = typer.Option(None, "--expect-members", min=1, help="How many members the cluster should have; fewer "
                                 "is a warning (default: the members the DCS still knows of).")
+RoundTripTimeoutOpt = typer.Option(5.0, "--round-trip-timeout", min=0.1, help="Seconds a replica may take to replay "
+                                   "the round trip's WAL record before it counts as not arrived.")
 
 
 def thresholds(max_lag_bytes: Optional[str], max_lag_seconds: Optional[float],

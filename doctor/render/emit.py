@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from doctor.facts import Facts
     from doctor.pipeline import Report
 
-FORMATS = ("text", "json", "html")
+FORMATS = ("text", "json", "html", "prometheus")
 
 
 def text_renderer(command: str) -> Callable[[Console, dict[str, Any]], None]:
@@ -29,6 +29,9 @@ def text_renderer(command: str) -> Callable[[Console, dict[str, Any]], None]:
     if command == "preflight":
         from doctor.render.checklist import render_checklist
         return render_checklist
+    if command == "verify":
+        from doctor.render.verify import render_verify
+        return render_verify
     if command == "logs":
         from doctor.render.logs import render_logs_text
         return render_logs_text
@@ -41,6 +44,9 @@ def render_document(report: dict[str, Any], facts: "Facts", fmt: str) -> str:
     if fmt == "json":
         from doctor.render.jsonout import render_json
         return render_json(report)
+    if fmt == "prometheus":
+        from doctor.render.prometheus import render_prometheus
+        return render_prometheus(report, facts)
     if fmt == "html":
         from doctor.render.html import render_html
         return render_html(report, facts)
@@ -59,20 +65,26 @@ def emit_report(report_obj: "Report", fmt: str, output: Path | None) -> int:
             from doctor.render.console import make_console
             text_renderer(report_obj.command)(make_console(), report)
         else:
-            write_output(render_document(report, report_obj.facts, fmt), output)
+            write_output(render_document(report, report_obj.facts, fmt), output, atomic=fmt == "prometheus")
         sys.stdout.flush()
     except BrokenPipeError:
         silence_stdout()
     return report["exit_code"]
 
 
-def write_output(text: str, output: Path | None) -> None:
-    """To stdout, or to ``output`` with one line on stderr saying where."""
+def write_output(text: str, output: Path | None, atomic: bool = False) -> None:
+    """To stdout, or to ``output`` with one line on stderr saying where. ``atomic``: written beside it
+    and renamed over it, so a reader (node_exporter's textfile collector) never sees half a file."""
     if output is None:
         sys.stdout.write(text)
         return
     try:
-        Path(output).write_text(text, encoding="utf-8")
+        if atomic:
+            tmp = Path(output).with_name(f".{Path(output).name}.{os.getpid()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, output)
+        else:
+            Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
     from doctor.render.console import make_console

@@ -45,7 +45,8 @@ def checklist(findings: list["Finding"], playbooks: dict[str, Any], node_values:
         fix: list[str] = []
         if f.status in ("fail", "warn") and book is not None:
             fix = book.fix_commands({**node_values, **f.values})
-        items.append({"group": group_of(f.check), "check": f.check, "problem": f.playbook, "status": f.status,
+        items.append({"group": group_of(f.check), "check": f.check, "title": f.title, "problem": f.playbook,
+                      "status": f.status,
                       "summary": f.summary, "subject": f.subject, "ignored": f.ignored,
                       "evidence": list(f.evidence), "fix": fix})
     items.sort(key=lambda i: order.get(i["group"], 99))

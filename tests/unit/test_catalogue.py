@@ -75,8 +75,11 @@ def samples_of(pid: str) -> list[Path]:
 
 @lru_cache(maxsize=None)
 def analysis(path: Path) -> Report:
-    """The report on a facts fixture: preflight fixtures under the preflight profile, the others as ``run``."""
+    """The report on a facts fixture: preflight fixtures under the preflight profile, snapshots collected for
+    ``verify`` (their ``profile``) as ``verify``, the others as ``run``."""
     data = read_fixture(path)
+    if data.get("profile") == "verify":
+        return analyze(Facts(data), command="verify", profiles=("verify",))
     if path.parent == PREFLIGHT:
         return analyze(Facts(data), command="preflight", profiles=("preflight",),
                        settings={"etcd_here": bool(data.get("preflight", {}).get("etcd_here"))})

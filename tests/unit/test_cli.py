@@ -260,7 +260,7 @@ def test_logs_takes_a_teams_playbooks_and_writes_every_format_to_a_file(acme_pla
         assert needle in target.read_text(), fmt
 
 
-@pytest.mark.parametrize("command", ["run", "logs", "replication", "preflight", "analyze"])
+@pytest.mark.parametrize("command", ["run", "logs", "replication", "preflight", "verify", "analyze"])
 def test_every_reporting_command_has_the_same_output_options(command):
     out = pgdoctor(command, "--help", env={"COLUMNS": "200"})
     assert out.returncode == 0, out.stderr

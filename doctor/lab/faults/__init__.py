@@ -15,14 +15,15 @@ A fault is named after the problem it produces: ``<problem>`` or ``<problem>.<va
 Layout: ``registry`` (the ``@fault``/``@healer`` registry), ``state`` (fault.json), ``logs`` (log marks
 and symptoms), ``helpers`` (cluster helpers, ``reclone``), ``runner`` (break/heal), and one module per
 area: ``config``, ``dcs``, ``datadir``, ``ports``, ``auth``, ``replication``, ``timeline``,
-``process``, ``leadership``, ``disk``, ``members`` (member states), ``archive``, ``clone``, ``watchdog``.
+``process``, ``leadership``, ``disk``, ``members`` (member states), ``archive``, ``clone``, ``watchdog``,
+``splitbrain``, ``roundtrip``.
 """
 
 from __future__ import annotations
 
 from . import (  # noqa: F401
-    archive, auth, clone, config, datadir, dcs, disk, leadership, members, ports, process, replication, timeline,
-    watchdog,
+    archive, auth, clone, config, datadir, dcs, disk, leadership, members, ports, process, replication, roundtrip,
+    splitbrain, timeline, watchdog,
 )
 from .helpers import leader, patch_config, patronictl, replicas, roles, sql, wait_until
 from .logs import log_marks, logs_since, wait_log
