@@ -2,13 +2,17 @@
 # The test command: installs everything the tests need, then runs the fast suite and the lab suite.
 #
 #   bash scripts/test.sh          everything (fast suite, then the real-cluster lab and browser suites)
-#   bash scripts/test.sh --fast   only the fast suite (unit + system tests, no cluster)
+#   bash scripts/test.sh --fast   only the fast suite (unit + system + fuzz tests, no cluster)
+#   bash scripts/test.sh --extended   everything, plus the long lab tests (check_patroni parity, version matrix)
 #
 # Needs root on Debian bookworm (the lab installs etcd/PostgreSQL/Patroni and runs Patroni as postgres).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 fast_only=0
-[ "${1:-}" = "--fast" ] && { fast_only=1; shift; }
+case "${1:-}" in
+    --fast) fast_only=1; shift ;;
+    --extended) export PGDOCTOR_EXTENDED=1; shift ;;
+esac
 
 bash scripts/setup.sh || { echo "test: setup failed" >&2; exit 1; }
 PY=.venv/bin/python

@@ -86,3 +86,14 @@ def healthy_lab(lab):
     """The session lab, healed before the test if a previous test left a fault behind."""
     lab.ensure_healthy()
     yield lab
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``extended`` (check_patroni parity over eight lab states, the version matrix) take tens
+    of minutes: they run with ``bash scripts/test.sh --extended`` (PGDOCTOR_EXTENDED=1), not in every run."""
+    if os.environ.get("PGDOCTOR_EXTENDED") == "1":
+        return
+    skip = pytest.mark.skip(reason="extended lab test: run with bash scripts/test.sh --extended")
+    for item in items:
+        if "extended" in item.keywords:
+            item.add_marker(skip)

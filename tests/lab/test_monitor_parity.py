@@ -18,7 +18,7 @@ import pytest
 
 from doctor.lab import cluster, faults
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.extended]
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = Path(os.environ.get("PGDOCTOR_PARITY_TABLE", "/tmp/pgdoctor-parity.md"))
