@@ -105,7 +105,7 @@ def check(id: str, title: str, playbook: str, profiles: Iterable[str] = ("run",)
     """Register a check. ``needs`` are fact paths without which the check is skipped."""
 
     def wrap(fn: CheckFn) -> CheckFn:
-        origin = fn.__module__ if not fn.__module__.startswith("checks.") else "builtin"
+        origin = fn.__module__ if not fn.__module__.startswith("doctor.checks.") else "builtin"
         _REGISTRY[id] = Check(id, title, playbook, tuple(profiles), tuple(needs), fn, errors_ok, origin)
         return fn
 
@@ -114,7 +114,7 @@ def check(id: str, title: str, playbook: str, profiles: Iterable[str] = ("run",)
 
 def load_checks() -> dict[str, Check]:
     """Built-in checks plus those registered through the ``pgdoctor.checks`` entry point group."""
-    import checks  # noqa: F401  (importing the package registers the built-in checks)
+    import doctor.checks  # noqa: F401  (importing the package registers the built-in checks)
 
     _PLUGIN_ERRORS.clear()
     try:

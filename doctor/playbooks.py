@@ -176,7 +176,7 @@ def parse_playbook(text: str, source: str = "") -> Playbook:
 
 
 def builtin_dir() -> Path:
-    return Path(str(resources.files("playbooks_md")))
+    return Path(str(resources.files("doctor.playbooks_md")))
 
 
 def load_playbooks(extra_dirs: list[str] | None = None) -> dict[str, Playbook]:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +35,12 @@ def test_installed_wheel_ships_every_playbook(tmp_path):
                            capture_output=True, text=True, cwd=str(tmp_path))
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = wheels.glob("pgdoctor-*.whl")
+    # checks/ and playbooks_md/ install inside the doctor namespace, never as top-level packages.
+    with zipfile.ZipFile(wheel) as zf:
+        tops = {name.split("/", 1)[0] for name in zf.namelist() if not name.startswith("pgdoctor-")}
+        names = set(zf.namelist())
+    assert tops == {"doctor"}
+    assert "doctor/checks/__init__.py" in names and "doctor/playbooks_md/datadir-permissions.md" in names
 
     venv = tmp_path / "venv"
     subprocess.run([_bare_interpreter(), "-m", "venv", str(venv)], check=True)  # no system site packages
@@ -53,3 +60,7 @@ def test_installed_wheel_ships_every_playbook(tmp_path):
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import doctor; print(doctor.__file__)"],
                            capture_output=True, text=True, cwd="/", env=env)
     assert str(venv) in where.stdout
+    for top in ("checks", "playbooks_md"):
+        probe = subprocess.run([str(venv / "bin" / "python"), "-c", f"import {top}"], capture_output=True, text=True,
+                               cwd="/", env=env)
+        assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr
