@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any
 
 import typer
 
@@ -34,7 +33,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-_STATE: dict[str, Any] = {"debug": False}
 
 
 def _version(value: bool) -> None:
@@ -48,7 +46,7 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show a traceback when pgdoctor itself fails."),
 ) -> None:
-    _STATE["debug"] = debug
+    """Options of every command; --debug itself is read by main(), which handles the failures."""
 
 
 # Every command, in the order ``--help`` lists them.

@@ -19,7 +19,6 @@ from doctor.model.node import NodeView
 
 STATUSES = ("ok", "warn", "fail", "skip", "error")
 IGNORE_ALL = "all"  # in ``ignore``: every check
-PROFILES = ("run", "preflight", "replication", "verify")
 
 
 @dataclass

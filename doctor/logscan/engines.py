@@ -57,7 +57,6 @@ class HyperscanEngine:
     def __init__(self, regexes: Sequence[str]) -> None:
         import hyperscan
 
-        self._hs = hyperscan
         self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         flags = hyperscan.HS_FLAG_MULTILINE
         self._db.compile(expressions=[to_hyperscan(rx) for rx in regexes], ids=list(range(len(regexes))),

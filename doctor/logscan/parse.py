@@ -19,7 +19,6 @@ import json
 import re
 from dataclasses import dataclass
 
-KINDS = ("patroni", "postgres", "etcd", "pg_basebackup", "pg_rewind")
 MAX_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z, the last second datetime can show
 
 

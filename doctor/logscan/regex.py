@@ -17,8 +17,6 @@ except ImportError:  # pragma: no cover - Python 3.10
     import sre_constants as _sre_c  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
-MIN_LITERAL = 4
-
 
 def required_literals(pattern: str) -> list[str]:
     """Strings of which at least one occurs in every line the pattern matches.

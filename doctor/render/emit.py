@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from doctor.facts import Facts
     from doctor.pipeline import Report
 
-FORMATS = ("text", "json", "html", "prometheus")
-
 
 def text_renderer(command: str) -> Callable[[Console, dict[str, Any]], None]:
     """The terminal layout of a command: preflight's checklist, the logs summary, or the full report."""

@@ -214,7 +214,6 @@ def test_unreadable_and_missing_files_are_one_line_errors(tmp_path):
     assert unread and "does not exist" in unread[0]["errors"][0]["message"]
 
 
-@pytest.mark.skipif(os.geteuid() != 0 and False, reason="")
 def test_permission_denied_is_a_note(tmp_path):
     f = tmp_path / "secret.log"
     f.write_text(DCS_LINE + "\n")
