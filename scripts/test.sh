@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: installs everything the tests need, then runs the fast suite and the lab suite.
+# The test command: installs everything the tests need, lints (ruff, mypy), then runs the fast suite and the lab suite.
 #
 #   bash scripts/test.sh          everything (fast suite, then the real-cluster lab and browser suites)
 #   bash scripts/test.sh --fast   only the fast suite (unit + system + fuzz tests, no cluster)
@@ -30,6 +30,15 @@ suite() {  # suite NAME PATHS... : run pytest; "no tests collected" (exit 5) is 
     fi
     return "$rc"
 }
+
+lint() {  # ruff and mypy over the code, configured in pyproject.toml; any finding fails the run
+    local rc_ruff rc_mypy
+    .venv/bin/ruff check .; rc_ruff=$?
+    .venv/bin/mypy; rc_mypy=$?
+    echo "test: lint: ruff exit $rc_ruff, mypy exit $rc_mypy"
+    [ "$rc_ruff" = 0 ] && [ "$rc_mypy" = 0 ]
+}
+lint || { echo "test: lint failed" >&2; exit 1; }
 
 if [ "$fast_only" = 1 ]; then
     suite fast tests/unit tests/system tests/fuzz "$@"
