@@ -10,15 +10,13 @@ any byte of the bundle or of the reports. Prints the bundle's size and the time 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
+from cli_runner import Result, run_cli
 
 from doctor.lab import faults
 from doctor.lab.layout import REPLICATION_PASSWORD, SUPERUSER_PASSWORD
@@ -31,11 +29,8 @@ CANARY_KEY = "pgdoctor_canary_password"
 pytestmark = pytest.mark.lab
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    code = "import sys; sys.argv[0] = 'pgdoctor'; from doctor.cli import main; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
-                          timeout=300, cwd="/")
+def cli(*args: str) -> Result:
+    return run_cli(*args, timeout=300)
 
 
 def _no_canary(blob: bytes, where: str) -> None:

@@ -10,17 +10,15 @@ alone conclude.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pytest
+from cli_runner import run_cli
 
 from doctor.lab import cluster
 
@@ -32,12 +30,12 @@ REPO = Path(__file__).resolve().parents[2]
 def doctor_run(config: str, since_start: float) -> tuple[int, dict]:
     """Run pgdoctor as a user would, reading logs written since ``since_start`` (epoch seconds)."""
     since = f"{int(time.time() - since_start) + 3}s"
-    argv = [sys.executable, "-m", "doctor.cli", "run", "-c", config, "--format", "json", "--since", since]
+    argv = ["run", "-c", config, "--format", "json", "--since", since]
     if os.environ.get("PGDOCTOR_FAULT_TESTS_NO_LOGS") == "1":
         argv.append("--no-logs")
-    cp = subprocess.run(argv, capture_output=True, text=True, timeout=90, cwd=REPO)
+    cp = run_cli(*argv, timeout=90, cwd=REPO)
     assert cp.stdout.strip(), f"pgdoctor printed nothing (exit {cp.returncode}): {cp.stderr[-2000:]}"
-    return cp.returncode, json.loads(cp.stdout)
+    return cp.returncode, cp.json
 
 
 def _show(report: dict) -> str:

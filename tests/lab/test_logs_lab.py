@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import Result, run_cli
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def pgdoctor(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from doctor.cli import main; main()", *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+def pgdoctor(*args: str) -> Result:
+    return run_cli(*args, cwd=ROOT, timeout=120)
 
 
 def test_run_uses_the_nodes_own_logs(healthy_lab):

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 
 from doctor.lab import faults
 
@@ -22,8 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def pgdoctor(*args: str) -> tuple[int, dict]:
-    cp = subprocess.run([sys.executable, "-m", "doctor.cli", *args, "--format", "json"],
-                        capture_output=True, text=True, timeout=120, cwd=REPO)
+    cp = run_cli(*args, "--format", "json", timeout=120, cwd=REPO)
     assert "Traceback" not in cp.stderr, cp.stderr
     assert cp.stdout.strip(), f"pgdoctor printed nothing (exit {cp.returncode}): {cp.stderr[-2000:]}"
     return cp.returncode, json.loads(cp.stdout)

@@ -6,15 +6,14 @@ pg_stat_replication and `patronictl list` taken at the same moment."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
+from cli_runner import Result, run_cli
 
 from doctor.lab import faults
 
@@ -25,10 +24,8 @@ OURS = {"sync-standby-unavailable", "replication-lag", "no-failover-candidate", 
         "replica-not-streaming"}
 
 
-def pgdoctor(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-c", "from doctor.cli import main; main()", *args],
-                          capture_output=True, text=True, env=env, timeout=120, cwd="/")
+def pgdoctor(*args: str) -> Result:
+    return run_cli(*args, timeout=120)
 
 
 def as_json(proc: subprocess.CompletedProcess) -> dict:

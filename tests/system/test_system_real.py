@@ -6,6 +6,7 @@ listener on a loopback port, a real stale postmaster.pid, a real full filesystem
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "examples" / "patroni.yml").read_text()
@@ -32,11 +34,9 @@ def make_config(tmp_path: Path, data_dir: Path, addr: str = "127.0.9.1") -> Path
 
 
 def run_json(cfg: Path, *extra: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    out = subprocess.run([sys.executable, "-m", "doctor.cli", "run", "-c", str(cfg), "--format", "json", "--no-logs",
-                          "--timeout", "2", *extra], capture_output=True, text=True, env=env, timeout=120)
+    out = run_cli("run", "-c", str(cfg), "--format", "json", "--no-logs", "--timeout", "2", *extra, timeout=120)
     assert "Traceback" not in out.stderr, out.stderr
-    return json.loads(out.stdout)
+    return out.json
 
 
 def diag(report: dict, pid: str) -> dict:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_runner import run_cli
 
 from doctor.bundle import logs as bundle_logs
 from doctor.collect.deadline import Deadline
@@ -51,14 +52,7 @@ CANARIES = {
 }
 
 
-def cli(*args: str, env: dict | None = None, cwd: str = "/") -> subprocess.CompletedProcess:
-    """The real command line, as `pgdoctor` runs it."""
-    full_env = dict(os.environ, PYTHONPATH=str(REPO))
-    full_env.pop("PATRONICTL_CONFIG_FILE", None)
-    full_env.update(env or {})
-    code = "import sys; sys.argv[0] = 'pgdoctor'; from doctor.cli import main; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=full_env,
-                          timeout=180, cwd=cwd)
+cli = run_cli
 
 
 def _pem(kind: str, body: str) -> str:

@@ -10,18 +10,15 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from cli_runner import Result, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "patroni.yml"
 SCHEMA = json.loads((REPO / "doctor" / "schemas" / "report.schema.json").read_text())
 
 
-def pgdoctor(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ, PYTHONPATH=str(REPO))
-    full_env.pop("PATRONICTL_CONFIG_FILE", None)
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "doctor.cli", *args], capture_output=True, text=True,
-                          env=full_env, input=stdin, timeout=120, cwd="/")
+def pgdoctor(*args: str, env: dict | None = None, stdin: str | None = None) -> Result:
+    return run_cli(*args, env=env, input=stdin, timeout=120)
 
 
 def no_traceback(proc: subprocess.CompletedProcess) -> None:

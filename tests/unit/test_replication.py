@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 
 from doctor.facts import Facts
 from doctor.pipeline import analyze
@@ -310,10 +308,7 @@ def test_check_is_pure():
     assert before == after
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-c", "from doctor.cli import main; main()", *args],
-                          capture_output=True, text=True, env=env, timeout=60, cwd="/")
+_cli = run_cli
 
 
 def test_cli_bad_threshold_is_a_one_line_usage_error():
