@@ -283,3 +283,19 @@ def test_agreement_with_patroni(corpus: Corpus) -> None:
             disagree[j.mutant.name] = (f"Patroni: {verdicts[path]['reason'][:200] or 'valid'}",
                                        f"pgdoctor: {j.kind}: {j.summary[:200]}")
     assert not disagree, disagree
+
+
+def test_the_pure_python_loader_keeps_the_same_limits(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without libyaml the pure loader is used: the same refusals, no RecursionError escaping."""
+    import yaml
+
+    from doctor.collect.config import parse_config
+
+    monkeypatch.setattr(yaml, "__with_libyaml__", False)
+    for name in ("billion-laughs", "recursive-alias", "deep-nesting-flow-10000", "deep-nesting-flow-150"):
+        config, error = parse_config((corpus.judged[name].mutant.data or b"").decode())
+        assert config is None and error, name
+    assert "alias bomb" in parse_config((corpus.judged["billion-laughs"].mutant.data or b"").decode())[1]["problem"]
+    assert "nested more than 100 levels" in parse_config(
+        (corpus.judged["deep-nesting-flow-10000"].mutant.data or b"").decode())[1]["problem"]
+    assert parse_config((corpus.judged["unchanged"].mutant.data or b"").decode())[0]["name"] == "node1"
