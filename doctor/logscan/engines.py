@@ -104,5 +104,5 @@ def make_engine(regexes: Sequence[str], name: str = "auto") -> Engine:
             if name == "hyperscan":
                 raise
     elif name == "hyperscan":
-        raise RuntimeError("the hyperscan module is not installed (pip install 'pgdoctor[fast]')")
+        raise RuntimeError("the hyperscan module is not installed (it has wheels for Linux x86_64 and aarch64)")
     return LiteralEngine(regexes)

@@ -19,7 +19,7 @@ and each such thing is carried over or merged exactly:
 A file read in parallel stops at the deadline like any other: the ranges after the first
 stopped one are left out, so what is reported is always a prefix of the file.
 
-Only regular, uncompressed files of at least ``MIN_PARALLEL_BYTES`` without over-long lines
+Only regular, uncompressed files of at least ``MIN_PARALLEL_BLOCKS`` blocks without over-long lines
 are shared out; everything else (pipes, .gz, the journal, tails) is read in one process.
 Blocks are read with ``os.pread`` rather than mapped: a mapping of a 1 GiB file would count
 every page touched in the process's resident size.
@@ -40,7 +40,7 @@ from doctor.logscan.sources import BLOCK_SIZE, LINE_CAP, STOPPED_AT_DEADLINE, Fi
 if TYPE_CHECKING:
     from doctor.logscan.scan import Scanner, _Agg
 
-MIN_PARALLEL_BYTES = 4 * BLOCK_SIZE
+MIN_PARALLEL_BLOCKS = 4  # smaller files are read in one process (a pool costs more than it saves)
 RANGES_PER_WORKER = 3  # a few ranges each, so that a worker that finishes early takes another
 _PARENT: "Scanner | None" = None  # the scanner a forked worker works for (inherited through fork)
 
@@ -66,12 +66,13 @@ def block_bounds(fd: int, size: int, block_size: int = BLOCK_SIZE, line_cap: int
         look = min(line_cap + 1, window - prev)
         tail = os.pread(fd, look, window - look)
         nl = tail.rfind(b"\n")
-        if nl < 0:
-            return None  # the carry would exceed line_cap (or no newline at all): a long line is cut
-        end = window - look + nl + 1
-        if end > prev:
-            bounds.append(end)
-            prev = end
+        if nl >= 0:
+            end = window - look + nl + 1
+            if end > prev:
+                bounds.append(end)
+                prev = end
+        if window - prev > line_cap:
+            return None  # read_blocks would cut an over-long line here
         window += block_size
     if size - prev > line_cap:
         return None
@@ -87,7 +88,7 @@ def scan_file_parallel(scanner: "Scanner", src: Any) -> SourceStats | None:
     block_size = scanner.block_size or BLOCK_SIZE
     try:  # stat before open: opening a FIFO without a writer would block
         st = os.stat(src.path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size < max(MIN_PARALLEL_BYTES, 2 * block_size):
+        if not stat.S_ISREG(st.st_mode) or st.st_size < MIN_PARALLEL_BLOCKS * block_size:
             return None
         fd = os.open(src.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
@@ -114,6 +115,7 @@ def scan_file_parallel(scanner: "Scanner", src: Any) -> SourceStats | None:
         return None
     stats = src.stats()
     stats.read = True
+    scanner.shared.append(src.label)
     for res in results:
         merge_result(scanner, stats, res)
         if res["stats"].stopped:

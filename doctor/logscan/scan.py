@@ -171,6 +171,7 @@ class Scanner:
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_EVENTS)
         self.sources: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self.shared: list[str] = []  # sources read by several processes (parallel.scan_file_parallel)
         self.events_added = 0  # events appended to the timeline (not counting repeats merged into one)
         self.values_cap = MAX_GROUP_VALUES
         from doctor.logscan.parallel import default_workers
@@ -185,7 +186,7 @@ class Scanner:
         child = copy.copy(self)
         child._aggs, child._distinct, child._members = {}, collections.Counter(), {}
         child._events = collections.deque(maxlen=MAX_EVENTS)
-        child.sources, child.notes, child.events_added = [], [], 0
+        child.sources, child.notes, child.shared, child.events_added = [], [], [], 0
         child.values_cap, child.workers = 2 * MAX_GROUP_VALUES, 1
         return child
 
