@@ -74,17 +74,18 @@ class HyperscanEngine:
         self._db.scan(block, match_event_handler=on_match, scratch=self._scratch)
         if not hits:
             return []
-        rfind = block.rfind
-        found = set()
-        last: dict[int, int] = {}
+        rfind, find = block.rfind, block.find
+        found = []
+        line_end: dict[int, int] = {}  # pattern -> end of the line of its last hit
         for to, idx in hits:
-            # a match ending at `to` lies on the line that holds byte to-1
-            start = rfind(b"\n", 0, max(to - 1, 0)) + 1 if to else 0
-            if last.get(idx) == start:
+            # a pattern reports every end offset of its matches, in order: several per line are common
+            if to <= line_end.get(idx, -1):
                 continue
-            last[idx] = start
-            found.add((start, idx))
-        return sorted(found)
+            start = rfind(b"\n", 0, to - 1) + 1 if to > 0 else 0
+            end = find(b"\n", start)
+            line_end[idx] = end if end >= 0 else len(block)
+            found.append((start, idx))
+        return sorted(set(found))
 
 
 def hyperscan_available() -> bool:
