@@ -75,3 +75,13 @@ def test_more_distinct_values_than_kept_apart_are_read_in_one_process(tmp_path: 
     two = _answers(log, 2, "re", 4096)
     assert two[3] == [] and two[:3] == one[:3]
     assert any(m.get("folded") for m in one[0])
+
+
+def test_literal_prefilter_finds_the_same_lines_with_and_without_the_automaton() -> None:
+    from doctor.logscan.engines import LiteralEngine
+
+    engine = LiteralEngine([p.regex for p in PATTERNS])
+    block = b"".join(f.read_bytes() for f in sorted(SAMPLES.glob("*.log")))
+    with_automaton = engine.candidates(block)
+    engine._automaton = None  # the bytes.find loop, as where pyahocorasick is not installed
+    assert with_automaton and engine.candidates(block) == with_automaton
