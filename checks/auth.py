@@ -32,7 +32,7 @@ def _unreachable(login: dict[str, Any]) -> Verdict | None:
     return None
 
 
-@check("auth.replication-login", "the replication user can log in to the leader", "replication-auth-failed",
+@check("auth.replication-login", "the replication user can log in to the leader", playbook="replication-auth-failed",
        profiles=("run", "replication"), needs=("postgres.replication_login",), errors_ok=True)
 def replication_login(ctx: CheckContext) -> Verdict:
     login = _login(ctx)
@@ -82,7 +82,8 @@ def replication_login(ctx: CheckContext) -> Verdict:
                 "the superuser could not check which)", evidence=evidence, values=values)
 
 
-@check("auth.hba-replication", "pg_hba on the leader admits the replication connection", "pg-hba-replication-missing",
+@check("auth.hba-replication", "pg_hba on the leader admits the replication connection",
+       playbook="pg-hba-replication-missing",
        profiles=("run", "replication"), needs=("postgres.replication_login",), errors_ok=True)
 def hba_replication(ctx: CheckContext) -> Verdict:
     login = _login(ctx)

@@ -29,7 +29,7 @@ def _keys_or_skip(ctx: CheckContext) -> Verdict | None:
     return None
 
 
-@check("cluster.initialize-key", "no stuck initialize key", "initialize-key-stuck", profiles=("run",),
+@check("cluster.initialize-key", "no stuck initialize key", playbook="initialize-key-stuck", profiles=("run",),
        needs=("dcs",), errors_ok=True)
 def initialize_key(ctx: CheckContext) -> Verdict:
     gate = _keys_or_skip(ctx)
@@ -62,7 +62,7 @@ def initialize_key(ctx: CheckContext) -> Verdict:
                 values={"initialize_key": f"{prefix}initialize", "half_made": bool(datadir.get("entry_count"))})
 
 
-@check("cluster.leader", "the cluster has a leader", "no-leader", profiles=("run", "replication"),
+@check("cluster.leader", "the cluster has a leader", playbook="no-leader", profiles=("run", "replication"),
        needs=("dcs",), errors_ok=True)
 def has_leader(ctx: CheckContext) -> Verdict:
     gate = _keys_or_skip(ctx)
@@ -108,7 +108,7 @@ def has_leader(ctx: CheckContext) -> Verdict:
                 values={"members": [m.name for m in rows]})
 
 
-@check("cluster.paused", "maintenance mode is off", "cluster-paused", profiles=("run", "replication"),
+@check("cluster.paused", "maintenance mode is off", playbook="cluster-paused", profiles=("run", "replication"),
        needs=("dcs",), errors_ok=True)
 def paused(ctx: CheckContext) -> Verdict:
     cfg = ctx.facts.dcs_config
@@ -127,7 +127,7 @@ def paused(ctx: CheckContext) -> Verdict:
                 evidence=[source, "heartbeat lines in the Patroni log start with \"PAUSE: \""])
 
 
-@check("cluster.system-id", "every member belongs to the same database system", "system-id-mismatch",
+@check("cluster.system-id", "every member belongs to the same database system", playbook="system-id-mismatch",
        profiles=("run",), needs=("dcs",), errors_ok=True)
 def system_id(ctx: CheckContext) -> list[Verdict] | Verdict:
     prefix = _prefix(ctx)
@@ -179,7 +179,8 @@ def _hung_patroni(ctx: CheckContext, here: dict[str, Any]) -> tuple[str | None, 
             "it is hung or overloaded"), evidence
 
 
-@check("cluster.rest-api", "every member's REST API answers", "rest-api-unreachable", profiles=("run", "replication"),
+@check("cluster.rest-api", "every member's REST API answers",
+       playbook="rest-api-unreachable", profiles=("run", "replication"),
        needs=("patroni_api",), errors_ok=True)
 def rest_api(ctx: CheckContext) -> list[Verdict] | Verdict:
     verdicts: list[Verdict] = []

@@ -17,7 +17,7 @@ OTHER_DCS = ("consul", "zookeeper", "exhibitor", "kubernetes", "raft")
 TIMING_DEFAULTS = {"ttl": 30, "loop_wait": 10, "retry_timeout": 10}
 
 
-@check("config.yaml", "patroni.yml parses as YAML", "config-invalid-yaml",
+@check("config.yaml", "patroni.yml parses as YAML", playbook="config-invalid-yaml",
        profiles=("run", "preflight", "replication"), needs=("config",))
 def yaml_parses(ctx: CheckContext) -> Verdict:
     cfg = ctx.facts.get("config") or {}
@@ -77,7 +77,7 @@ def _multi_host(ctx: CheckContext) -> bool:
     return False
 
 
-@check("config.patroni", "patroni.yml is valid for Patroni", "config-invalid",
+@check("config.patroni", "patroni.yml is valid for Patroni", playbook="config-invalid",
        profiles=("run", "preflight", "replication"), needs=("config.data",))
 def config_valid(ctx: CheckContext) -> list[Verdict] | Verdict:
     config = ctx.facts.get("config.data") or {}

@@ -16,7 +16,7 @@ def _writable_by(parent: dict, user: str) -> bool:
     return bool(mode & 0o002) or (parent.get("owner") == user and bool(mode & 0o200))
 
 
-@check("datadir.permissions", "data dir owner and mode", "datadir-permissions",
+@check("datadir.permissions", "data dir owner and mode", playbook="datadir-permissions",
        profiles=("run", "preflight"), needs=("system.datadir",))
 def datadir_permissions(ctx: CheckContext) -> Verdict:
     d = ctx.facts.get("system.datadir") or {}
@@ -54,7 +54,7 @@ def datadir_permissions(ctx: CheckContext) -> Verdict:
     return ok(f"{path} is {d.get('mode')} owned by {pg_user}")
 
 
-@check("datadir.empty", "no stray files in an uninitialised data dir", "datadir-not-empty",
+@check("datadir.empty", "no stray files in an uninitialised data dir", playbook="datadir-not-empty",
        profiles=("run", "preflight"), needs=("system.datadir",))
 def datadir_not_empty(ctx: CheckContext) -> Verdict:
     d = ctx.facts.get("system.datadir") or {}
@@ -76,7 +76,7 @@ def datadir_not_empty(ctx: CheckContext) -> Verdict:
                 values={"data_dir": path, "entries": entries, "lost_found": "lost+found" in entries})
 
 
-@check("datadir.postmaster-pid", "no stale postmaster.pid", "postmaster-pid-stale",
+@check("datadir.postmaster-pid", "no stale postmaster.pid", playbook="postmaster-pid-stale",
        profiles=("run", "preflight"), needs=("system.datadir",))
 def postmaster_pid_stale(ctx: CheckContext) -> Verdict:
     d = ctx.facts.get("system.datadir") or {}

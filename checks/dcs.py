@@ -17,7 +17,7 @@ def _err(e: dict[str, Any]) -> str:
     return f"{err.get('kind', 'error')}: {err.get('message', '')}".strip()
 
 
-@check("dcs.api", "the config's DCS section speaks an API etcd serves", "dcs-api-mismatch",
+@check("dcs.api", "the config's DCS section speaks an API etcd serves", playbook="dcs-api-mismatch",
        profiles=("run", "preflight", "replication"), needs=("dcs",), errors_ok=True)
 def dcs_api(ctx: CheckContext) -> Verdict:
     section = ctx.facts.get("dcs.section")
@@ -51,7 +51,7 @@ def dcs_api(ctx: CheckContext) -> Verdict:
     return ok(f"etcd {answering[0].get('version')} serves the v3 API at {answering[0].get('api_prefix')}")
 
 
-@check("dcs.reachable", "etcd endpoints reachable with a quorum", "dcs-unreachable",
+@check("dcs.reachable", "etcd endpoints reachable with a quorum", playbook="dcs-unreachable",
        profiles=("run", "preflight", "replication"), needs=("dcs",), errors_ok=True)
 def dcs_reachable(ctx: CheckContext) -> list[Verdict] | Verdict:
     err = ctx.facts.get("dcs.error")

@@ -8,7 +8,7 @@ from doctor.units import human_bytes
 DEFAULTS = {"disk_warn_pct": 15.0, "disk_warn_bytes": 2 * 1024**3, "disk_fail_pct": 5.0, "disk_fail_bytes": 512 * 1024**2}
 
 
-@check("disk.space", "free disk space", "disk-full", profiles=("run", "preflight"), needs=("system.disk",))
+@check("disk.space", "free disk space", playbook="disk-full", profiles=("run", "preflight"), needs=("system.disk",))
 def disk_space(ctx: CheckContext) -> list[Verdict]:
     t = {k: ctx.settings.get(k, v) for k, v in DEFAULTS.items()}
     by_fs: dict[str, dict] = {}

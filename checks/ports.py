@@ -20,9 +20,12 @@ def _overlaps(listen_addr: str, wanted: list[str]) -> bool:
 
 
 def _etcd_runs_here(ctx: CheckContext) -> bool:
-    """Does an etcd of this node exist: one listening on one of this node's addresses?"""
-    if ctx.settings.get("etcd_here") is not None:
-        return bool(ctx.settings["etcd_here"])
+    """Does an etcd of this node exist: one listening on one of this node's addresses?
+
+    The preflight collector answers it from the DCS endpoints; otherwise the processes tell."""
+    for known in (ctx.settings.get("etcd_here"), ctx.facts.get("preflight.etcd_here")):
+        if known is not None:
+            return bool(known)
     mine = set(ctx.node.pg_hosts + ctx.node.rest_hosts) - set(WILDCARDS)
     for proc in ctx.facts.get("system.processes.etcd") or []:
         args = " ".join(proc.get("cmdline") or [])
@@ -45,7 +48,7 @@ def wanted_ports(ctx: CheckContext) -> list[dict[str, Any]]:
     return wanted
 
 
-@check("ports.in-use", "ports taken by another process", "port-in-use",
+@check("ports.in-use", "ports taken by another process", playbook="port-in-use",
        profiles=("run", "preflight"), needs=("system.listeners", "config.data"))
 def port_in_use(ctx: CheckContext) -> list[Verdict]:
     listeners = ctx.facts.get("system.listeners") or []
@@ -91,7 +94,7 @@ def port_in_use(ctx: CheckContext) -> list[Verdict]:
     return verdicts
 
 
-@check("ports.postgres-outside-patroni", "no PostgreSQL outside Patroni's control", "postgres-outside-patroni",
+@check("ports.postgres-outside-patroni", "no PostgreSQL outside Patroni's control", playbook="postgres-outside-patroni",
        profiles=("run", "preflight"), needs=("system.processes", "config.data"))
 def postgres_outside_patroni(ctx: CheckContext) -> list[Verdict] | Verdict:
     node = ctx.node

@@ -45,7 +45,7 @@ def _pf(ctx: CheckContext, key: str) -> Any:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-@check("preflight.pg-binaries", "PostgreSQL server binaries and their version", "preflight-pg-binaries",
+@check("preflight.pg-binaries", "PostgreSQL server binaries and their version", playbook="preflight-pg-binaries",
        profiles=("preflight",), needs=("preflight.pg_binaries",))
 def pg_binaries(ctx: CheckContext) -> Verdict:
     b = _pf(ctx, "pg_binaries")
@@ -90,7 +90,7 @@ def _cluster_conflicts(ctx: CheckContext, clusters: list[dict[str, Any]]) -> lis
 
 
 @check("preflight.pg-service", "the distribution's postgresql service neither runs nor starts at boot",
-       "preflight-pg-service", profiles=("preflight",), needs=("preflight.pg_service",))
+       playbook="preflight-pg-service", profiles=("preflight",), needs=("preflight.pg_service",))
 def pg_service(ctx: CheckContext) -> Verdict:
     s = _pf(ctx, "pg_service")
     name = s.get("name") or "postgresql"
@@ -141,7 +141,7 @@ def pg_service(ctx: CheckContext) -> Verdict:
 
 
 @check("preflight.patroni-installed", "Patroni installed, version 3.0 or later, runnable by the postgres user",
-       "preflight-patroni-missing", profiles=("preflight",), needs=("preflight.patroni",))
+       playbook="preflight-patroni-missing", profiles=("preflight",), needs=("preflight.patroni",))
 def patroni_installed(ctx: CheckContext) -> Verdict:
     p = _pf(ctx, "patroni")
     pg_user = _pf(ctx, "pg_user") or ctx.node.pg_user
@@ -167,7 +167,7 @@ def patroni_installed(ctx: CheckContext) -> Verdict:
     return ok(f"Patroni {version} at {exe}", evidence=evidence)
 
 
-@check("preflight.patroni-etcd3", "Patroni's etcd3 support importable", "preflight-patroni-etcd3",
+@check("preflight.patroni-etcd3", "Patroni's etcd3 support importable", playbook="preflight-patroni-etcd3",
        profiles=("preflight",), needs=("preflight.patroni",))
 def patroni_etcd3(ctx: CheckContext) -> Verdict:
     p = _pf(ctx, "patroni")
@@ -184,7 +184,7 @@ def patroni_etcd3(ctx: CheckContext) -> Verdict:
                 values=values)
 
 
-@check("preflight.patroni-unit", "the patroni systemd unit is installed", "preflight-patroni-unit",
+@check("preflight.patroni-unit", "the patroni systemd unit is installed", playbook="preflight-patroni-unit",
        profiles=("preflight",), needs=("preflight.patroni",))
 def patroni_unit(ctx: CheckContext) -> Verdict:
     p = _pf(ctx, "patroni")
@@ -214,7 +214,7 @@ def patroni_unit(ctx: CheckContext) -> Verdict:
 # --------------------------------------------------------------------------- config
 
 
-@check("preflight.config-readable", "the postgres user can read the config", "preflight-config-unreadable",
+@check("preflight.config-readable", "the postgres user can read the config", playbook="preflight-config-unreadable",
        profiles=("preflight",), needs=("preflight.config_access",))
 def config_readable(ctx: CheckContext) -> Verdict:
     a = _pf(ctx, "config_access")
@@ -238,7 +238,7 @@ def config_readable(ctx: CheckContext) -> Verdict:
     return ok(f"{user} can read {path} (mode {mode})")
 
 
-@check("preflight.connect-addresses", "connect addresses reachable from the peers", "config-invalid",
+@check("preflight.connect-addresses", "connect addresses reachable from the peers", playbook="config-invalid",
        profiles=("preflight",), needs=("preflight.peers", "config.data"))
 def connect_addresses(ctx: CheckContext) -> Verdict:
     from doctor.model.node import split_host_port
@@ -262,7 +262,7 @@ def connect_addresses(ctx: CheckContext) -> Verdict:
 
 
 @check("preflight.datadir-plan", "what Patroni will do with the data dir (bootstrap, clone, adopt)",
-       "datadir-not-empty", profiles=("preflight",), needs=("system.datadir",))
+       playbook="datadir-not-empty", profiles=("preflight",), needs=("system.datadir",))
 def datadir_plan(ctx: CheckContext) -> Verdict:
     d = ctx.facts.get("system.datadir") or {}
     path = d.get("path")
@@ -330,7 +330,7 @@ def _member_names(ctx: CheckContext) -> dict[str, str]:
 
 
 @check("preflight.etcd-cluster", "every etcd cluster member is healthy (endpoint health --cluster)",
-       "dcs-unreachable", profiles=("preflight",), needs=("dcs", "preflight"), errors_ok=True)
+       playbook="dcs-unreachable", profiles=("preflight",), needs=("dcs", "preflight"), errors_ok=True)
 def etcd_cluster(ctx: CheckContext) -> list[Verdict] | Verdict:
     dcs = ctx.facts.get("dcs") or {}
     members = dcs.get("members_etcd")
@@ -350,7 +350,7 @@ def etcd_cluster(ctx: CheckContext) -> list[Verdict] | Verdict:
     return out
 
 
-@check("preflight.etcd-version", "etcd version suits Patroni's etcd3 DCS", "preflight-etcd-version",
+@check("preflight.etcd-version", "etcd version suits Patroni's etcd3 DCS", playbook="preflight-etcd-version",
        profiles=("preflight",), needs=("dcs",), errors_ok=True)
 def etcd_version(ctx: CheckContext) -> Verdict:
     dcs = ctx.facts.get("dcs") or {}
@@ -374,7 +374,8 @@ def etcd_version(ctx: CheckContext) -> Verdict:
 # --------------------------------------------------------------------------- peers
 
 
-@check("preflight.peers", "peers reachable on PostgreSQL, REST API and etcd ports", "preflight-peer-unreachable",
+@check("preflight.peers", "peers reachable on PostgreSQL, REST API and etcd ports",
+       playbook="preflight-peer-unreachable",
        profiles=("preflight",), needs=("preflight.peers",))
 def peers(ctx: CheckContext) -> list[Verdict] | Verdict:
     specs = _pf(ctx, "peers")
@@ -474,7 +475,7 @@ def _nft_allows(rules: list[str], port: int) -> bool:
     return False
 
 
-@check("preflight.firewall", "the local firewall lets the cluster's ports in", "preflight-firewall",
+@check("preflight.firewall", "the local firewall lets the cluster's ports in", playbook="preflight-firewall",
        profiles=("preflight",), needs=("preflight.firewall",))
 def firewall(ctx: CheckContext) -> list[Verdict] | Verdict:
     fw = _pf(ctx, "firewall")
@@ -516,7 +517,7 @@ def firewall(ctx: CheckContext) -> list[Verdict] | Verdict:
     return out
 
 
-@check("preflight.time-sync", "the clock is synchronised", "preflight-time-sync",
+@check("preflight.time-sync", "the clock is synchronised", playbook="preflight-time-sync",
        profiles=("preflight",), needs=("preflight.time",))
 def time_sync(ctx: CheckContext) -> Verdict:
     t = _pf(ctx, "time")

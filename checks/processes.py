@@ -24,7 +24,7 @@ def _same_cluster(ctx: CheckContext, procs: list[dict]) -> tuple[list[dict], lis
     return same, foreign, unknown
 
 
-@check("processes.patroni", "Patroni runs for this config", "patroni-not-running",
+@check("processes.patroni", "Patroni runs for this config", playbook="patroni-not-running",
        profiles=("run",), needs=("system.processes",))
 def patroni_running(ctx: CheckContext) -> Verdict:
     ours = node_patroni(ctx.facts, ctx.node)

@@ -67,7 +67,7 @@ def set_command(name: str, value: Any) -> str:
     return f"--set {name}={value}"
 
 
-@check("replication.sync-standby", "synchronous mode has the standbys it asks for", "sync-standby-unavailable",
+@check("replication.sync-standby", "synchronous mode has the standbys it asks for", playbook="sync-standby-unavailable",
        profiles=PROFILES, needs=("dcs",), errors_ok=True)
 def sync_standby(ctx: CheckContext) -> list[Verdict] | Verdict:
     gate = _gate(ctx)
@@ -124,7 +124,7 @@ def sync_standby(ctx: CheckContext) -> list[Verdict] | Verdict:
     return verdicts or ok(f"writes {w.text}; {meaning.text}")
 
 
-@check("replication.lag", "replicas keep up with the leader", "replication-lag", profiles=PROFILES,
+@check("replication.lag", "replicas keep up with the leader", playbook="replication-lag", profiles=PROFILES,
        needs=("dcs",), errors_ok=True)
 def lag(ctx: CheckContext) -> list[Verdict] | Verdict:
     gate = _gate(ctx)
@@ -168,7 +168,7 @@ def lag(ctx: CheckContext) -> list[Verdict] | Verdict:
               f" (largest replay lag {human_bytes(worst)}), none paused")
 
 
-@check("replication.failover-candidate", "some replica could take over automatically", "no-failover-candidate",
+@check("replication.failover-candidate", "some replica could take over automatically", playbook="no-failover-candidate",
        profiles=PROFILES, needs=("dcs",), errors_ok=True)
 def failover_candidate(ctx: CheckContext) -> Verdict:
     gate = _gate(ctx) or _dcs_gate(ctx, "failover candidates")
@@ -194,7 +194,7 @@ def failover_candidate(ctx: CheckContext) -> Verdict:
                 subject=lead.name)
 
 
-@check("replication.slots", "replication slots neither missing nor hoarding WAL", "replication-slot-problem",
+@check("replication.slots", "replication slots neither missing nor hoarding WAL", playbook="replication-slot-problem",
        profiles=PROFILES, needs=("dcs",), errors_ok=True)
 def slots(ctx: CheckContext) -> list[Verdict] | Verdict:
     gate = _gate(ctx)
@@ -240,7 +240,7 @@ def slots(ctx: CheckContext) -> list[Verdict] | Verdict:
     return ok(f"slots on {lead.name}: none inactive above {human_bytes(threshold)}, none lost, none missing")
 
 
-@check("replication.streaming", "every running replica streams", "replica-not-streaming", profiles=PROFILES,
+@check("replication.streaming", "every running replica streams", playbook="replica-not-streaming", profiles=PROFILES,
        needs=("dcs",), errors_ok=True)
 def streaming(ctx: CheckContext) -> list[Verdict] | Verdict:
     gate = _gate(ctx) or _dcs_gate(ctx, "streaming from the leader")

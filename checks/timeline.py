@@ -59,7 +59,7 @@ def rewind_possible(ctx: CheckContext, member: str) -> tuple[bool, list[str]]:
     return bool(use) and bool(hints or checksums), reasons
 
 
-@check("timeline.members", "every member is on the leader's timeline", "timeline-diverged",
+@check("timeline.members", "every member is on the leader's timeline", playbook="timeline-diverged",
        profiles=("run", "replication"), needs=("dcs",), errors_ok=True)
 def timelines(ctx: CheckContext) -> list[Verdict] | Verdict:
     model = model_of(ctx.facts)

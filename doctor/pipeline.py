@@ -1,6 +1,8 @@
-"""collect -> facts -> checks -> findings -> diagnosis: the one path every command takes.
+"""collect -> facts -> checks -> findings -> diagnosis -> report: the one path every command takes.
 
-``run`` = collect + analyze; ``bundle`` = collect + save; ``analyze`` = load + analyze.
+A command gets its facts one of three ways — ``collect`` (this node), ``collect_logs`` (log files
+given by hand) or a bundle's snapshot — and then calls ``analyze``, which runs the checks, diagnoses,
+builds the views and returns the ``Report`` that ``doctor.render.emit`` writes out.
 """
 
 from __future__ import annotations
@@ -9,18 +11,34 @@ import datetime as _dt
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from doctor import __version__
 from doctor.collect import CollectContext, CollectOptions, run_collectors
 from doctor.collect.config import (apply_env_overrides, discover_config_path, parse_config, read_config_text,
                                    require_patroni_config)
 from doctor.collect.deadline import Deadline
-from doctor.engine import CheckContext, Diagnosis, Finding, diagnose, run_checks, verdict_of
+from doctor.diagnosis import RECENT_LOG_SECONDS, Diagnosis, diagnose, verdict_of
+from doctor.engine import CheckContext, Finding, known_ids, load_checks, run_checks
 from doctor.facts import FACTS_VERSION, Facts
 from doctor.model.node import NodeView
-from doctor.playbooks import load_playbooks
+from doctor.playbooks import Playbook, load_playbooks
 from doctor.redact import Redactor, collect_secrets
+
+# The profiles of a full diagnosis (run, analyze, bundle).
+FULL_PROFILES = ("run", "replication")
+
+
+@dataclass
+class Selection:
+    """Which checks the caller chose, and which of their failures it ignores (and where that came from)."""
+
+    only: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)  # in effect: given ones plus the config's known ones
+    ignore_from_config: list[str] = field(default_factory=list)
+    ignore_unknown_in_config: list[str] = field(default_factory=list)
+
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -35,8 +53,12 @@ class Report:
     diagnoses: list[Diagnosis]  # current problems, most important first
     verdict: str
     exit_code: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # the views, by name
     resolved: list[Diagnosis] = field(default_factory=list)  # seen in the logs, over now
+    selection: Selection = field(default_factory=Selection)
+    playbooks: dict[str, Playbook] = field(default_factory=dict)  # the ones the diagnosis used
+    values: dict[str, Any] = field(default_factory=dict)  # this node's playbook values
+    source: dict[str, Any] | None = None  # where an analyzed snapshot came from (a bundle)
 
     def as_dict(self) -> dict[str, Any]:
         f = self.facts
@@ -57,6 +79,8 @@ class Report:
             "resolved": [d.as_dict() for d in self.resolved],
             "findings": [x.as_dict() for x in self.findings],
         }
+        if self.source is not None:
+            out["source"] = self.source
         out.update(self.extra)
         return out
 
@@ -86,9 +110,14 @@ def load_config_into(facts: Facts, options: CollectOptions, redactor: Redactor) 
 
 
 def collect(options: CollectOptions, profile: str = "run", progress: Callable[[str, str], None] | None = None,
-            redactor: Redactor | None = None, deadline: Deadline | None = None) -> tuple[Facts, CollectContext]:
+            redactor: Redactor | None = None, deadline: Deadline | None = None,
+            settings: dict[str, Any] | None = None) -> tuple[Facts, CollectContext]:
     """Gather every domain of facts for this node, concurrently, within the ``collect`` share of ``deadline``
-    (by default the command's budget made from ``options.timeout``)."""
+    (by default the command's budget made from ``options.timeout``).
+
+    ``settings`` (the thresholds given on the command line) are kept in the snapshot, so that the
+    views show them and a bundle analyzed elsewhere is judged by the same ones.
+    """
     deadline = deadline or Deadline.for_command(options.timeout, profile)
     redactor = redactor or Redactor()
     facts = Facts({"version": FACTS_VERSION})
@@ -106,7 +135,31 @@ def collect(options: CollectOptions, profile: str = "run", progress: Callable[[s
     if validate and "config" in facts.data:
         facts.data["config"]["validate"] = redactor.data(validate, "config")
     facts.set("timings", timings)
+    if settings:
+        facts.set("settings", dict(settings))
     return facts, ctx
+
+
+def collect_logs(sources: Sequence[Any], since: float | None = None, until: float | None = None,
+                 engine: str = "auto", config_path: str | None = None,
+                 playbook_dirs: Sequence[str] | None = None, deadline: float | None = None) -> Facts:
+    """The snapshot for logs given by hand (files, stdin, journal units): the same ``config`` (when
+    one is given, to fill fixes with its values) and ``logs`` domains ``collect`` makes, redacted alike."""
+    from doctor.collect.logs import scan_logs
+
+    redactor = Redactor()
+    facts = Facts({"version": FACTS_VERSION})
+    facts.set("collected_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    facts.set("pgdoctor_version", __version__)
+    facts.set("profile", "logs")
+    node_values: dict[str, Any] | None = None
+    if config_path is not None:
+        ctx = load_config_into(facts, CollectOptions(config_path=config_path), redactor)
+        node_values = NodeView(ctx.config or {}, ctx.config_path).template_values()
+    facts.set("logs", scan_logs(sources, playbook_dirs, since=since, until=until, engine=engine,
+                                redact=lambda text: redactor.text(text, "logs"), deadline=deadline,
+                                node_values=node_values))
+    return facts
 
 
 def node_values(facts: Facts, node: NodeView) -> dict[str, Any]:
@@ -122,33 +175,63 @@ def node_values(facts: Facts, node: NodeView) -> dict[str, Any]:
 
 
 def analyze(facts: Facts, command: str = "run", profiles: Iterable[str] = ("run",), only: Iterable[str] = (),
-            skip_ids: Iterable[str] = (), playbook_dirs: list[str] | None = None,
-            settings: dict[str, Any] | None = None, values: dict[str, Any] | None = None) -> Report:
-    """Judge a snapshot: run the checks, merge findings and log matches into diagnoses.
+            skip_ids: Iterable[str] = (), playbook_dirs: Sequence[str] | None = None,
+            settings: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
+            ignore: Iterable[str] = (), source: dict[str, Any] | None = None) -> Report:
+    """Judge a snapshot: run the checks, merge findings and log matches into diagnoses, build the views.
 
-    ``values`` are extra playbook template values (e.g. ``command`` so that a fix can say "start"
-    before the first start rather than "restart").
+    ``ignore``: check or problem ids whose failures count as warnings (see ``select``); ``values``
+    are extra playbook template values (e.g. ``command`` so that a fix can say "start" before the
+    first start rather than "restart"); ``source`` says where a snapshot read from a bundle came from.
     """
+    profiles = tuple(profiles)
     merged_settings = dict(facts.get("settings") or {})
     merged_settings.update(settings or {})
+    selection = select(facts, command, profiles, only, skip_ids, ignore)
     node = NodeView(facts.get("config.data") or {}, facts.get("config.path"),
                     pg_user=facts.get("system.pg_user.name") or "postgres")
     ctx = CheckContext(facts=facts, node=node, settings=merged_settings)
-    findings = run_checks(ctx, profiles=profiles, only=only, skip_ids=skip_ids)
-    playbooks = load_playbooks(playbook_dirs)
-    log_matches = facts.get("logs.matches") or []
-    only_set = {o for o in only if o}
-    skip_set = {s for s in skip_ids if s}
-    if only_set:
-        log_matches = [m for m in log_matches if m.get("playbook") in only_set]
-    if skip_set:
-        log_matches = [m for m in log_matches if m.get("playbook") not in skip_set]
-    from doctor.engine import RECENT_LOG_SECONDS
-    diagnoses = diagnose(findings, playbooks, {**node_values(facts, node), **(values or {})}, log_matches,
+    findings = run_checks(ctx, profiles=profiles, only=selection.only, skip_ids=selection.skip,
+                          ignore=selection.ignore)
+    playbooks = load_playbooks(list(playbook_dirs or []))
+    fill = {**node_values(facts, node), **(values or {})}
+    diagnoses = diagnose(findings, playbooks, fill, selected_log_matches(facts, selection),
                          recent_seconds=float(merged_settings.get("log_recent_seconds", RECENT_LOG_SECONDS)))
-    resolved = [d for d in diagnoses if d.resolved]
-    diagnoses = [d for d in diagnoses if not d.resolved]
-    verdict, code = verdict_of(findings, diagnoses)
+    current = [d for d in diagnoses if not d.resolved]
+    verdict, code = verdict_of(findings, current)
+    report = Report(command=command, facts=facts, findings=findings, diagnoses=current, verdict=verdict,
+                    exit_code=code, resolved=[d for d in diagnoses if d.resolved], selection=selection,
+                    playbooks=playbooks, values=fill, source=source)
     from doctor.views import build_views
-    return Report(command=command, facts=facts, findings=findings, diagnoses=diagnoses, verdict=verdict,
-                  exit_code=code, extra=build_views(facts, command), resolved=resolved)
+    report.extra = build_views(facts, command, report)
+    return report
+
+
+def select(facts: Facts, command: str, profiles: Sequence[str], only: Iterable[str], skip_ids: Iterable[str],
+           ignore: Iterable[str]) -> Selection:
+    """The caller's selection, plus the ids the config lists under ``pgdoctor.<command>_ignore``
+    (e.g. ``preflight_ignore``); ids there that no check of these profiles has are reported, not used."""
+    raw = facts.get(f"config.data.pgdoctor.{command}_ignore")
+    from_config = _id_list(raw if isinstance(raw, (list, str)) else None)
+    known = {i.lower() for i in known_ids(load_checks(), profiles)}
+    given = _id_list(list(ignore))
+    return Selection(only=[o for o in only if o], skip=[s for s in skip_ids if s],
+                     ignore=sorted(set(given) | {i for i in from_config if i == "all" or i in known}),
+                     ignore_from_config=sorted(set(from_config)),
+                     ignore_unknown_in_config=sorted(i for i in from_config if i != "all" and i not in known))
+
+
+def _id_list(values: list[str] | str | None) -> list[str]:
+    """``a,b`` and ``[a, b]`` alike, lower-cased (ids are matched without regard to case)."""
+    items = [values] if isinstance(values, str) else [str(v) for v in values or []]
+    return sorted({x.strip().lower() for v in items for x in v.split(",") if x.strip()})
+
+
+def selected_log_matches(facts: Facts, selection: Selection) -> list[dict[str, Any]]:
+    """The log matches of the problems the selection keeps (``--only``/``--skip`` name problem ids too)."""
+    matches = facts.get("logs.matches") or []
+    if selection.only:
+        matches = [m for m in matches if m.get("playbook") in set(selection.only)]
+    if selection.skip:
+        matches = [m for m in matches if m.get("playbook") not in set(selection.skip)]
+    return matches

@@ -1,7 +1,8 @@
 """The knowledge base: one Markdown playbook per problem id.
 
 A playbook has YAML front matter (id, title, severity, layer, explains, log
-patterns) and the sections Symptoms, Cause, Fix, Verify. Fix and Verify are
+patterns, and ``lab: none — <reason>`` when no lab fault produces it) and the
+sections Symptoms, Cause, Fix, Verify. Fix and Verify are
 Jinja2 templates rendered with this node's real values, so the operator gets
 ``chmod 700 /var/lib/postgresql/15/data``, not ``chmod 700 <data_dir>``.
 """
@@ -71,6 +72,7 @@ class Playbook:
     # event names or pattern ids (any playbook) whose line, seen after this problem's last line, ends it
     resolved_by: list[str] = field(default_factory=list)
     resolved_across_nodes: bool = False  # a healing line on any node counts (the leader refuses, a replica heals)
+    lab: str | None = None  # "none — <reason>" when the lab has no fault that produces this problem
 
     def section(self, name: str) -> str:
         return self.sections.get(name.lower(), "")
@@ -142,6 +144,7 @@ def parse_playbook(text: str, source: str = "") -> Playbook:
         explained_by=list(meta.get("explained_by") or []),
         resolved_by=[str(x) for x in (meta.get("resolved_by") or [])],
         resolved_across_nodes=bool(meta.get("resolved_across_nodes", False)),
+        lab=str(meta["lab"]) if meta.get("lab") else None,
     )
 
 

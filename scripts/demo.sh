@@ -5,6 +5,7 @@
 #
 #   bash scripts/demo.sh                      # the stuck initialize key (the default fault)
 #   bash scripts/demo.sh pg-hba-replication-missing
+#   bash scripts/demo.sh port-in-use.pg       # faults are <problem-id>[.<variant>]
 #   bash scripts/demo.sh --list               # every fault the lab can produce
 #
 # Afterwards: `.venv/bin/pgdoctor lab heal` restores the cluster, `.venv/bin/pgdoctor lab down` stops it.

@@ -263,9 +263,8 @@ def _pack(path: Path, top: str, files: dict[str, bytes], when: float) -> None:
 def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
                  progress: Callable[[str], None] | None = None) -> BundleResult:
     """Collect this node's facts and logs and write the bundle; return where and how big."""
-    from doctor.pipeline import analyze, collect
-    from doctor.render.html import render_html
-    from doctor.render.jsonout import render_json
+    from doctor.pipeline import FULL_PROFILES, analyze, collect
+    from doctor.render.emit import render_document
 
     started = time.monotonic()
     deadline = Deadline.for_command(opts.timeout, "bundle")  # the collection, then the bundle's own gathering
@@ -287,7 +286,7 @@ def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
                              log_files=list(opts.log_files))
     facts, _ctx = collect(options, profile="run", redactor=redactor, deadline=deadline)
     collected = time.monotonic()
-    report = analyze(facts, command="run", profiles=("run", "replication"))
+    report = analyze(facts, command="run", profiles=FULL_PROFILES)
     report_dict = report.as_dict()
 
     say("gathering logs and system facts")
@@ -302,8 +301,8 @@ def write_bundle(opts: BundleOptions, argv: list[str] | None = None,
     # The snapshot and the report go through the redactor once more: by now it knows every secret.
     clean_facts = Facts(redactor.data(facts.data, "facts.json"))
     files.add("facts.json", clean_facts.to_json() + "\n")
-    files.add("report.json", render_json(redactor.data(report_dict, "report.json")))
-    files.add("report.html", render_html(redactor.data(report_dict, "report.html"), clean_facts))
+    files.add("report.json", render_document(redactor.data(report_dict, "report.json"), clean_facts, "json"))
+    files.add("report.html", render_document(redactor.data(report_dict, "report.html"), clean_facts, "html"))
     files.add("config/patroni.yml", redactor.yaml_text(config_text, "config/patroni.yml"))
     for name, text in pgpass_contents.items():
         files.add(name, text)

@@ -8,7 +8,7 @@ counted matches, a timeline of events and what was read (or why not) in facts["l
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from doctor.collect import CollectContext, collector
 from doctor.logscan import mark_ages, patterns_from
@@ -35,13 +35,30 @@ def collect_logs(ctx: CollectContext) -> dict[str, Any]:
         return ctx.redactor.text(text, "logs") if ctx.redactor is not None else text
 
     # the "logs" share keeps a margin inside the collection's deadline to record what was found
-    scanner = Scanner(patterns_from(load_playbooks(opts.playbook_dirs)), since=since, until=until, redact=redact,
-                      deadline=time.monotonic() + ctx.deadline.share("logs"), node_values=node.template_values())
-    scanner.notes.extend(notes)
-    scanner.scan(sources)
-    facts = scanner.facts()
-    mark_ages(facts.get("matches") or [], time.time())
+    facts = scan_logs(sources, opts.playbook_dirs, since=since, until=until, redact=redact, notes=notes,
+                      deadline=time.monotonic() + ctx.deadline.share("logs"), now=time.time(),
+                      node_values=node.template_values())
     facts["found"] = where
     facts["since"] = opts.since
     facts["seconds"] = round(time.monotonic() - started, 3)
+    return facts
+
+
+def scan_logs(sources: Sequence[Any], playbook_dirs: Sequence[str] | None = None, since: float | None = None,
+              until: float | None = None, redact: Callable[[str], str] | None = None, engine: str = "auto",
+              notes: Sequence[str] = (), deadline: float | None = None, now: float | None = None,
+              node_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Scan ``sources`` for the playbooks' patterns: the ``logs`` domain of the facts.
+
+    Used for this node's own logs (above) and for logs given by hand (``pgdoctor logs``).
+    ``now`` dates the matches' ages; without it they are aged from the end of the logs read.
+    ``node_values`` (this node's, when known) keep values that fit the node from being folded.
+    """
+    scanner = Scanner(patterns_from(load_playbooks(list(playbook_dirs or []))), engine=engine, since=since,
+                      until=until, redact=redact, deadline=deadline,
+                      node_values=node_values)
+    scanner.notes.extend(notes)
+    scanner.scan(list(sources))
+    facts = scanner.facts()
+    mark_ages(facts.get("matches") or [], now)
     return facts

@@ -8,12 +8,11 @@ from typing import Optional
 
 import typer
 
-from doctor.cli import ConfigOpt, Format, TimeoutOpt, app, emit_report
+from doctor.commands.options import ConfigOpt, DeadlineOpt, Format, FormatOpt, OutputOpt, PgUserOpt, PlaybooksOpt, TimeoutOpt
 from doctor.errors import UsageError
-from doctor.logscan.deadline import DEADLINE_HELP, DEFAULT_DEADLINE, deadline_after
+from doctor.logscan.deadline import deadline_after
 
 
-@app.command()
 def bundle(
     config: Optional[str] = ConfigOpt,
     output: Optional[str] = typer.Option(None, "-o", "--output", help="Bundle file (or a directory for it); "
@@ -22,9 +21,9 @@ def bundle(
     max_log_mb: float = typer.Option(40, "--max-log-mb", min=0, help="Cap on the logs kept, in MB before "
                                      "compression; the newest lines are kept."),
     timeout: float = TimeoutOpt,
-    pg_user: Optional[str] = typer.Option(None, "--pg-user", help="OS user that must own the data dir."),
+    pg_user: Optional[str] = PgUserOpt,
     log_file: Optional[list[str]] = typer.Option(None, "--log-file", help="Also include this log file (repeatable)."),
-    deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", min=0.1, help=DEADLINE_HELP),
+    deadline: float = DeadlineOpt,
 ) -> None:
     """Write a support bundle: facts, report, redacted config, logs, DCS, REST API, PostgreSQL and system facts.
 
@@ -67,14 +66,13 @@ def bundle(
     sys.stdout.write(result.path + "\n")
 
 
-@app.command()
 def analyze(
     bundle_path: str = typer.Argument(..., metavar="BUNDLE", help="A bundle written by `pgdoctor bundle` "
                                       "(or a facts.json)."),
-    format: Format = typer.Option(Format.text, "--format", "-f", help="text, json or html."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the report to this file."),
-    playbooks: Optional[list[str]] = typer.Option(None, "--playbooks", help="A directory of your own playbooks."),
-    deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", min=0.1, help=DEADLINE_HELP),
+    format: Format = FormatOpt,
+    output: Optional[Path] = OutputOpt,
+    playbooks: Optional[list[str]] = PlaybooksOpt,
+    deadline: float = DeadlineOpt,
 ) -> None:
     """Diagnose a bundle on any machine: the same checks and playbooks, from the bundle alone.
 
@@ -88,15 +86,16 @@ def analyze(
     """
     from doctor.bundle import BundleError
     from doctor.bundle.reader import open_bundle
+    from doctor.pipeline import FULL_PROFILES
     from doctor.pipeline import analyze as analyze_facts
+    from doctor.render.emit import emit_report
 
     try:
         opened = open_bundle(bundle_path, deadline=deadline_after(deadline))
     except BundleError as exc:
         raise UsageError(str(exc)) from None
-    report = analyze_facts(opened.facts, command="analyze", profiles=("run", "replication"), playbook_dirs=playbooks)
-    source = bundle_source(opened)
-    report.extra["source"] = source
+    report = analyze_facts(opened.facts, command="analyze", profiles=FULL_PROFILES, playbook_dirs=playbooks,
+                           source=bundle_source(opened))
     raise typer.Exit(emit_report(report, format, output))
 
 

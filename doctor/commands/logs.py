@@ -1,7 +1,8 @@
 """``pgdoctor logs``: only the log analysis, for logs read here or pasted from another machine.
 
-Files (plain, .gz, rotated), ``-`` for stdin, or ``--unit`` for the journal. The result has
-the same diagnoses, evidence and events as ``pgdoctor run``; exit codes: 0 nothing found,
+Files (plain, .gz, rotated), ``-`` for stdin, or ``--unit`` for the journal, scanned by the same
+log collector ``pgdoctor run`` uses (``doctor.collect.logs.scan_logs``) and judged by the same
+pipeline: the same diagnoses, evidence and events, written by the same emitter; exit codes: 0 nothing found,
 1 warnings only, 2 problems, 3 no input could be read.
 """
 
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from doctor.cli import Format, app
+from doctor.commands.options import DeadlineOpt, Format, FormatOpt, OutputOpt, PlaybooksOpt
 from doctor.errors import UsageError
-from doctor.logscan.deadline import DEADLINE_HELP, DEFAULT_DEADLINE, deadline_after
+from doctor.logscan.deadline import deadline_after
 
 ENGINES = ("auto", "hyperscan", "re")
 
@@ -34,32 +36,13 @@ def build_sources(files: list[str], units: list[str], since: float | None, until
 
 
 def analyze_logs(sources: list, since: float | None = None, until: float | None = None, engine: str = "auto",
-                 node_config: dict[str, Any] | None = None, config_path: str | None = None,
+                 config_path: str | None = None, playbook_dirs: list[str] | None = None,
                  deadline: float | None = None):
-    """Scan ``sources`` and judge the matches: a pipeline Report with only log diagnoses."""
-    from doctor.facts import FACTS_VERSION, Facts
-    from doctor.logscan import mark_ages, patterns_from
-    from doctor.logscan.scan import Scanner
-    from doctor.pipeline import analyze
-    from doctor.model.node import NodeView
-    from doctor.redact import Redactor, collect_secrets
+    """Scan ``sources`` and judge the matches: the pipeline's Report, with only log diagnoses."""
+    from doctor.pipeline import analyze, collect_logs
 
-    redactor = Redactor()
-    for secret in collect_secrets(node_config or {}):
-        redactor.remember(secret)
-    scanner = Scanner(patterns_from(), engine=engine, since=since, until=until,
-                      redact=lambda s: redactor.text(s, "logs"), deadline=deadline,
-                      node_values=NodeView(node_config or {}).template_values())
-    scanner.scan(sources)
-    data: dict[str, Any] = {"version": FACTS_VERSION, "logs": scanner.facts()}
-    mark_ages(data["logs"].get("matches") or [])
-    if node_config is not None:
-        data["config"] = {"path": config_path, "data": redactor.data(node_config, "config")}
-    facts = Facts(data)
-    report = analyze(facts, command="logs", profiles=("logs",))
-    logs = facts.get("logs")
-    report.extra["logs"] = {k: v for k, v in logs.items() if k != "events"}
-    return report
+    facts = collect_logs(sources, since, until, engine, config_path, playbook_dirs, deadline=deadline)
+    return analyze(facts, command="logs", profiles=("logs",), playbook_dirs=playbook_dirs)
 
 
 def nothing_read(files: list[str], units: list[str], sources: list[dict[str, Any]]) -> str | None:
@@ -86,17 +69,18 @@ def nothing_read(files: list[str], units: list[str], sources: list[dict[str, Any
     return "no log line to analyze: " + "; ".join(tried or ["no input"])
 
 
-@app.command("logs")
 def logs_command(
     files: Optional[list[str]] = typer.Argument(None, help="Log files (plain, .gz, rotated .1), directories, or - for stdin."),
     unit: Optional[list[str]] = typer.Option(None, "--unit", "-u", help="Read this systemd unit's journal (repeatable), e.g. patroni."),
     since: Optional[str] = typer.Option(None, "--since", help="Only lines from this far back (2h) or since this time ('2024-08-28 19:00')."),
     until: Optional[str] = typer.Option(None, "--until", help="Only lines up to this time (or this long ago)."),
-    format: Format = typer.Option(Format.text, "--format", "-f", help="text for people, json for scripts."),
+    format: Format = FormatOpt,
+    output: Optional[Path] = OutputOpt,
     config: Optional[str] = typer.Option(None, "-c", "--config-file", help="The node's patroni.yml, to fill the fixes with its values."),
+    playbooks: Optional[list[str]] = PlaybooksOpt,
     engine: str = typer.Option("auto", "--engine", help="Pattern engine: auto, hyperscan or re (the pure-Python fallback)."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds allowed for each journalctl call."),
-    deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", min=0.1, help=DEADLINE_HELP),
+    deadline: float = DeadlineOpt,
 ) -> None:
     """Analyze logs only: known Patroni, PostgreSQL and etcd messages, diagnoses with fixes, and the event timeline.
 
@@ -107,8 +91,11 @@ def logs_command(
       journalctl -u patroni --since -2h | pgdoctor logs -
 
       pgdoctor logs --unit patroni --unit etcd --since 2h --format json
+
+      pgdoctor logs patroni.log --playbooks ./our-playbooks --format html -o logs.html
     """
     from doctor.logscan.timeparse import time_bound
+    from doctor.render.emit import emit_report
 
     end = deadline_after(deadline)
     if engine not in ENGINES:
@@ -124,61 +111,12 @@ def logs_command(
         if sys.stdin.isatty():
             raise UsageError("give log files, - to read stdin, or --unit UNIT for the journal (see: pgdoctor logs --help)")
         files = ["-"]
-    node_config = None
-    if config:
-        from doctor.collect.config import parse_config, read_config_text
-        node_config, _ = parse_config(read_config_text(config))
-        node_config = node_config or {}
     sources = build_sources(files, units, since_ts, until_ts, timeout)
     try:
-        report = analyze_logs(sources, since_ts, until_ts, engine, node_config,
-                              os.path.realpath(config) if config else None, deadline=end)
+        report = analyze_logs(sources, since_ts, until_ts, engine, config, list(playbooks or []), deadline=end)
     except RuntimeError as exc:  # e.g. --engine hyperscan without the module
         raise UsageError(str(exc)) from None
-    nothing = nothing_read(files, units, report.extra["logs"]["sources"])
+    nothing = nothing_read(files, units, report.facts.get("logs.sources") or [])
     if nothing:
         raise UsageError(nothing)
-    out = report.as_dict()
-    if format == Format.json:
-        from doctor.render.jsonout import render_json
-        sys.stdout.write(render_json(out))
-    elif format == Format.html:
-        raise UsageError("pgdoctor logs writes text or json; use pgdoctor run --format html for a report file")
-    else:
-        from doctor.render.console import make_console
-        render_logs_text(make_console(), out)
-    raise typer.Exit(out["exit_code"])
-
-
-def render_logs_text(console: Any, report: dict[str, Any]) -> None:
-    """Sources read, diagnoses, the event timeline and the verdict."""
-    from doctor.render.plain import escape
-
-    from doctor.render.sections.events import render_events
-    from doctor.render.text import render_diagnoses, render_verdict
-
-    logs = report.get("logs") or {}
-    sources = logs.get("sources") or []
-    total = sum(s.get("lines", 0) for s in sources)
-    console.print(f"[bold]pgdoctor logs[/] — {len(sources)} source(s), {total} lines read "
-                  f"[dim](engine {escape(str(logs.get('engine')))})[/]")
-    for s in sources:
-        state = f"{s.get('lines', 0)} lines" if s.get("read") else "[red]not read[/]"
-        console.print(f"  • {escape(str(s.get('label')))}: {state}")
-        for note in list(s.get("notes", [])) + [e.get("message", "") for e in s.get("errors", [])]:
-            console.print(f"    [dim]{escape(note)}[/]")
-    for note in logs.get("notes", []):
-        console.print(f"  [dim]{escape(note)}[/]")
-    render_diagnoses(console, report.get("diagnoses", []), report.get("resolved", []))
-    if not report.get("diagnoses"):
-        console.print()
-        console.print("[green]No known problem in these logs.[/]")
-    render_events(console, report.get("events") or [])
-    # lifecycle lines (heartbeats, sync assignments) are healthy context, not near-misses
-    quiet = [m for m in logs.get("matches", []) if m.get("benign") and not m.get("event")
-             and m.get("playbook") != "lifecycle-events"]
-    if quiet:
-        console.print()
-        console.print("[dim]Seen but not a problem here: " + escape(", ".join(
-            f"{m['pattern']} x{m['count']} ({m.get('quiet_reason', 'benign')})" for m in quiet[:8])) + "[/]")
-    render_verdict(console, report)
+    raise typer.Exit(emit_report(report, format, output))

@@ -137,28 +137,30 @@ def status(fmt: str = typer.Option("text", "--format", "-f", help="text or json"
 @app.command("faults")
 @handled
 def list_faults(fmt: str = typer.Option("text", "--format", "-f", help="text or json")):
-    """List the faults the lab can produce."""
+    """List the faults the lab can produce: `<problem-id>[.<variant>]`, named after the problem each produces."""
+    ordered = sorted(faults.FAULTS.values(), key=lambda f: f.id)
     if fmt == "json":
-        typer.echo(json.dumps([{"id": f.id, "summary": f.summary, "default_node": f.target,
-                                "variants": list(f.variants)} for f in faults.FAULTS.values()],
-                              indent=2))
+        typer.echo(json.dumps([{"id": f.id, "problem": f.problem, "variant": f.variant, "summary": f.summary,
+                                "default_node": f.target} for f in ordered], indent=2))
         return
-    for f in faults.FAULTS.values():
-        extra = f" [variants: {', '.join(f.variants)}]" if f.variants else ""
-        typer.echo(f"{f.id:28} {f.summary}{extra}")
+    for f in ordered:
+        typer.echo(f"{f.id:40} {f.summary}")
 
 
 @app.command("break")
 @handled
-def break_(fault: str = typer.Argument(..., help="Fault id (see `faults`)."),
+def break_(fault: str = typer.Argument(..., help="Fault id, `<problem-id>[.<variant>]` (see `faults`)."),
            node: Optional[str] = typer.Option(None, "--node", "-n",
                                               help="Node to break (node1..node3); default depends on the fault."),
-           variant: Optional[str] = typer.Option(None, "--variant", help="Fault variant (see `faults`)."),
+           variant: Optional[str] = typer.Option(None, "--variant",
+                                                 help="Appended to FAULT: `break X --variant V` is `break X.V`."),
            no_wait: bool = typer.Option(False, "--no-wait", help="Do not wait for the symptom to show in the logs."),
            fmt: str = typer.Option("text", "--format", "-f", help="text or json")):
     """Break the running lab for real in the way FAULT describes (one fault at a time)."""
     lay = _layout()
     res = faults.break_fault(fault, node=node, lay=lay, wait=not no_wait, variant=variant)
+    if res.get("note"):
+        typer.echo(f"pgdoctor lab: note: {res['note']}", err=True)
     if fmt == "json":
         typer.echo(json.dumps(res, indent=2))
         return

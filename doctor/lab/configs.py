@@ -38,6 +38,8 @@ class NodeOptions:
     pg_hba: list[str] | None = None       # None = default_pg_hba()
     tags: dict = field(default_factory=dict)
     use_pg_rewind: bool | None = None     # None = not set locally (the DCS value applies)
+    rewind_user: tuple[str, str] | None = None  # (username, password) of authentication.rewind
+    parameters: dict = field(default_factory=dict)  # extra postgresql.parameters
     extra_local_postgresql: dict = field(default_factory=dict)
 
 
@@ -53,6 +55,11 @@ def render(lay: Layout, node: Node, opts: NodeOptions | None = None) -> str:
     rewind = ""
     if opts.use_pg_rewind is not None:
         rewind = f"  use_pg_rewind: {'true' if opts.use_pg_rewind else 'false'}\n"
+    rewind_auth = ""
+    if opts.rewind_user:
+        rewind_auth = (f"    rewind:\n      username: {opts.rewind_user[0]}\n"
+                       f"      password: {opts.rewind_user[1]}\n")
+    params = "".join(f"    {k}: {yaml.safe_dump(v).splitlines()[0]}\n" for k, v in opts.parameters.items())
     extra = ""
     for k, v in opts.extra_local_postgresql.items():
         extra += f"  {k}: {yaml.safe_dump(v).splitlines()[0]}\n"
@@ -109,7 +116,7 @@ postgresql:
     replication:
       username: {L.REPLICATION_USER}
       password: {opts.replication_password}
-  parameters:
+{rewind_auth}  parameters:
     unix_socket_directories: '{node.socket_dir}'
     logging_collector: "on"
     log_directory: log
@@ -118,7 +125,7 @@ postgresql:
     log_line_prefix: '%m [%p] %q%u@%d '
     log_connections: "on"
     log_disconnections: "off"
-  pg_hba:
+{params}  pg_hba:
 {hba_lines}
 {tags}"""
 

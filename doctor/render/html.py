@@ -1,6 +1,7 @@
 """The HTML report: one self-contained file for people who read it later or elsewhere.
 
-Everything in it comes from the report dict and the (already redacted) facts and is
+Everything it shows comes from the report dict (versions and status counts included: the
+views and the report hold them) and, folded at the end, the (already redacted) facts; all is
 escaped by Jinja2's autoescape; the only script is the template's own, allowed by
 its hash in a Content-Security-Policy, so even a log line that slipped past escaping
 could not run. No network: no fonts, images or scripts are fetched.
@@ -28,7 +29,7 @@ TEMPLATE = "report.html.j2"
 MAX_FACTS_CHARS = 400_000
 # Report keys shown in their own sections; any other key a view adds is shown folded as "more".
 KNOWN_KEYS = {"schema_version", "pgdoctor_version", "command", "generated_at", "collected_at", "node", "verdict",
-              "exit_code", "counts", "diagnoses", "resolved", "findings", "cluster", "events", "source"}
+              "exit_code", "counts", "diagnoses", "resolved", "findings", "cluster", "events", "source", "versions"}
 STATUSES = ("fail", "error", "warn", "skip", "ok")
 # Preferred column order for member tables; other keys follow.
 MEMBER_COLUMNS = ("name", "member", "host", "role", "state", "timeline", "lag", "lag_bytes", "receive_lag",
@@ -57,68 +58,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
-
-
-def _find_key(node: Any, keys: tuple[str, ...], depth: int = 5) -> Any:
-    """The first value found under any of ``keys`` in a nested structure (breadth first)."""
-    level = [node]
-    for _ in range(depth):
-        nxt: list[Any] = []
-        for item in level:
-            if isinstance(item, dict):
-                for k in keys:
-                    v = item.get(k)
-                    if v not in (None, "", {}, []) and not isinstance(v, (dict, list)):
-                        return v
-                nxt.extend(v for v in item.values() if isinstance(v, (dict, list)))
-            elif isinstance(item, list):
-                nxt.extend(v for v in item[:50] if isinstance(v, (dict, list)))
-        level = nxt
-    return None
-
-
-def _pg_version_text(value: Any) -> str | None:
-    """PostgreSQL's numeric server_version (150010) as 15.10; text passes through."""
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        n = int(value)
-        return f"{n // 10000}.{n % 10000}" if n >= 100000 else f"{n // 10000}.{(n // 100) % 100}.{n % 100}"
-    return str(value) if value is not None else None
-
-
-def versions(facts: Facts) -> dict[str, str]:
-    """Patroni, PostgreSQL and etcd versions, wherever the collectors recorded them."""
-    out: dict[str, str] = {}
-    api = facts.get("patroni_api")
-    patroni = None
-    if isinstance(api, (dict, list)):
-        level: list[Any] = [api]
-        for _ in range(5):
-            nxt: list[Any] = []
-            for item in level:
-                if isinstance(item, dict):
-                    p = item.get("patroni")
-                    if isinstance(p, dict) and p.get("version"):
-                        patroni = p["version"]
-                        break
-                    nxt.extend(v for v in item.values() if isinstance(v, (dict, list)))
-                elif isinstance(item, list):
-                    nxt.extend(v for v in item[:50] if isinstance(v, (dict, list)))
-            if patroni:
-                break
-            level = nxt
-        patroni = patroni or _find_key(api, ("patroni_version",))
-    if patroni:
-        out["Patroni"] = str(patroni)
-    pg = _find_key(facts.get("postgres"), ("server_version", "version_num", "version")) \
-        or _find_key(api, ("server_version",)) or facts.get("system.datadir.pg_version")
-    if pg:
-        text = _pg_version_text(pg) or ""
-        m = re.match(r"PostgreSQL (\S+)", text)
-        out["PostgreSQL"] = m.group(1) if m else text
-    etcd = _find_key(facts.get("dcs"), ("etcdserver", "server_version", "version"))
-    if etcd:
-        out["etcd"] = str(etcd)
-    return out
 
 
 def _columns(rows: list[dict[str, Any]], preferred: tuple[str, ...]) -> list[str]:
@@ -306,7 +245,7 @@ def render_html(report: dict[str, Any], facts: Facts) -> str:
     env = _environment()
     script = (TEMPLATE_DIR / "report.js").read_text(encoding="utf-8") if (TEMPLATE_DIR / "report.js").exists() else ""
     findings = report.get("findings") or []
-    counts = {s: sum(1 for f in findings if f.get("status") == s) for s in STATUSES}
+    counts = {s: int((report.get("counts") or {}).get(s) or 0) for s in STATUSES}
     diagnoses = []
     for i, d in enumerate(report.get("diagnoses") or [], 1):
         fix_html = markdown_fix(d["fix_text"], f"fix-{i}") if isinstance(d.get("fix_text"), str) \
@@ -320,7 +259,7 @@ def render_html(report: dict[str, Any], facts: Facts) -> str:
     context = {
         "r": report,
         "node": report.get("node") or {},
-        "versions": versions(facts),
+        "versions": report.get("versions") or {},
         "diagnoses": diagnoses,
         "resolved": report.get("resolved") or [],
         "findings": findings,

@@ -1,27 +1,47 @@
-"""Report sections derived from the facts (cluster table, event timeline, replication verdicts).
+"""Report sections: what the renderers show beyond the diagnoses and the checks.
 
-A view is a pure function of the facts, like a check, but it describes instead of
-judging. Each module registers its views with ``@view("name")``; ``build_views``
-puts every view's result into the report under its name, and the text renderer
-prints the ones it has a section for (``doctor.render.sections``).
+A view describes instead of judging. Most are pure functions of the facts, like a check
+(the cluster table, the event timeline, the versions); a few are built from the judged
+report (the preflight checklist, the selection a run was limited to) and are registered
+with ``of_report=True``, receiving the ``Report``. Each module registers its views with
+``@view("name", commands=...)``; ``build_views`` puts every view's result for the command
+into the report under its name (one name may have a different view per command), and the
+renderers show the ones they have a section for (``doctor.render.sections``) — they never
+go back to the facts.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 from doctor.errors import error_data
 from doctor.facts import Facts
 
-ViewFn = Callable[[Facts], Any]
-_VIEWS: dict[str, tuple[ViewFn, tuple[str, ...]]] = {}
+if TYPE_CHECKING:
+    from doctor.pipeline import Report
+
+REPORTING = ("run", "analyze", "replication", "preflight", "logs")  # every command that writes a report
 
 
-def view(name: str, commands: tuple[str, ...] = ("run", "analyze")) -> Callable[[ViewFn], ViewFn]:
-    def wrap(fn: ViewFn) -> ViewFn:
-        _VIEWS[name] = (fn, commands)
+@dataclass(frozen=True)
+class _View:
+    name: str
+    fn: Callable[[Any], Any]
+    commands: tuple[str, ...]
+    of_report: bool
+
+
+_VIEWS: list[_View] = []
+
+
+def view(name: str, commands: tuple[str, ...] = ("run", "analyze"),
+         of_report: bool = False) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    def wrap(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        _VIEWS[:] = [v for v in _VIEWS if not (v.name == name and set(v.commands) & set(commands))]
+        _VIEWS.append(_View(name, fn, tuple(commands), of_report))
         return fn
     return wrap
 
@@ -32,17 +52,20 @@ def _load() -> None:
             importlib.import_module(f"{__name__}.{mod.name}")
 
 
-def build_views(facts: Facts, command: str = "run") -> dict[str, Any]:
-    """Every registered view's result; a view that raises records its error instead."""
+def build_views(facts: Facts, command: str = "run", report: "Report | None" = None) -> dict[str, Any]:
+    """Every registered view's result for ``command``; a view that raises records its error instead.
+
+    Views of the report are skipped when no report is given.
+    """
     _load()
     out: dict[str, Any] = {}
-    for name, (fn, commands) in sorted(_VIEWS.items()):
-        if command not in commands:
+    for v in sorted(_VIEWS, key=lambda v: v.name):
+        if command not in v.commands or (v.of_report and report is None):
             continue
         try:
-            value = fn(facts)
+            value = v.fn(report if v.of_report else facts)
         except Exception as exc:
             value = {"error": error_data(exc)}
         if value is not None:
-            out[name] = value
+            out[v.name] = value
     return out

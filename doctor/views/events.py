@@ -42,3 +42,13 @@ def log_sources(facts: Facts) -> dict[str, Any] | None:
         return None
     return {"engine": logs.get("engine"), "sources": logs.get("sources") or [], "notes": logs.get("notes") or [],
             "found": logs.get("found") or {}, "skipped": logs.get("skipped")}
+
+
+@view("logs", commands=("logs",))
+def log_scan(facts: Facts) -> dict[str, Any] | None:
+    """For ``pgdoctor logs``: everything the scan found except the timeline (shown as ``events``) —
+    what was read, the engine, notes, and every counted match, benign ones included."""
+    logs = facts.get("logs")
+    if not isinstance(logs, dict):
+        return None
+    return {k: v for k, v in logs.items() if k != "events"}

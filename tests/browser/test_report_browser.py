@@ -33,7 +33,7 @@ from doctor.pipeline import analyze
 from doctor.render.html import render_html
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURE = Path(__file__).parent / "fixtures" / "lab-pg-hba-replication-missing.facts.json"
+FIXTURE = Path(__file__).parent / "fixtures" / "pg-hba-replication-missing.json"
 ARTIFACTS = REPO / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 HOSTILE_LOG = "<script>window.__pwned=1</script> replication refused"

@@ -19,7 +19,7 @@ def pgdoctor(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_run_uses_the_nodes_own_logs(healthy_lab):
-    res = healthy_lab.break_fault("port-in-use-pg")
+    res = healthy_lab.break_fault("port-in-use.pg")
     try:
         node = healthy_lab.node(res["node"])
         proc = pgdoctor("run", "-c", str(node.config), "--format", "json", "--since", "10m")

@@ -136,7 +136,7 @@ def _blocked_insert(node) -> tuple[threading.Thread, dict]:
 
 def test_strict_sync_without_standbys_blocks_writes(healthy_lab):
     lab = healthy_lab
-    info = lab.break_fault("sync-strict-unavailable")
+    info = lab.break_fault("sync-standby-unavailable.strict")
     try:
         ld = lab.node(info["details"]["leader"])
         cfg = str(ld.config)
@@ -166,7 +166,7 @@ def test_strict_sync_without_standbys_blocks_writes(healthy_lab):
 
 def test_non_strict_sync_without_standbys_warns_and_writes_commit(healthy_lab):
     lab = healthy_lab
-    info = lab.break_fault("sync-unavailable")
+    info = lab.break_fault("sync-standby-unavailable.nonstrict")
     try:
         ld = lab.node(info["details"]["leader"])
         cfg = str(ld.config)
@@ -243,7 +243,7 @@ def _wait_all_replicas(lab, timeout: float = 40.0) -> None:
 def test_quorum_lost_is_no_writable_primary_not_healthy(healthy_lab):
     lab = healthy_lab
     leader = lab.leader()
-    lab.break_fault("dcs-quorum-lost", node=leader)
+    lab.break_fault("dcs-unreachable.quorum-lost", node=leader)
     try:
         _wait_all_replicas(lab)
         cfg = str(lab.node(leader).config)

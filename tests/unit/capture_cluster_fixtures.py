@@ -1,12 +1,12 @@
-"""Capture the facts fixtures of tests/unit/test_cluster_checks.py from the real lab.
+"""Capture the cluster facts fixtures (tests/unit/test_cluster_checks.py, test_catalogue.py) from the real lab.
 
 Run as root with the lab installed (it breaks and heals the lab for real)::
 
-    PGDOCTOR_LAB_ADDRS=... PGDOCTOR_LAB_DIR=... python tests/unit/capture_cluster_fixtures.py [FAULT ...]
+    PGDOCTOR_LAB_ADDRS=... PGDOCTOR_LAB_DIR=... python tests/unit/capture_cluster_fixtures.py [NAME ...]
 
 For each fault it collects this node's facts with ``doctor.pipeline.collect`` (no logs, no
 ``--validate-config``), keeps the domains the cluster checks read, and writes
-``tests/unit/fixtures/<problem-id>[.<variant>].json``. Facts are redacted as in a bundle.
+``tests/unit/fixtures/<NAME>.json``. Facts are redacted as in a bundle.
 """
 
 from __future__ import annotations
@@ -23,17 +23,19 @@ from doctor.pipeline import collect
 FIXTURES = Path(__file__).parent / "fixtures"
 KEEP = ("version", "config", "dcs", "patroni_api", "postgres")
 
-# fixture name -> (fault, variant, node to break, node whose config pgdoctor runs on: None = the fault's)
-PLAN: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
-    "cluster-healthy": (None, None, None, "node1"),
-    "dcs-api-mismatch": ("dcs-api-mismatch", None, None, None),
-    "dcs-unreachable": ("dcs-unreachable", None, None, "node1"),
-    "dcs-unreachable.no-quorum": ("dcs-quorum-lost", None, "node1", None),
-    "initialize-key-stuck": ("initialize-key-stuck", None, "node1", None),
-    "replication-auth-failed": ("replication-auth-failed", None, None, None),
-    "pg-hba-replication-missing": ("pg-hba-replication-missing", None, None, None),
-    "timeline-diverged": ("timeline-diverged", None, None, None),
-    "cluster-paused": ("cluster-paused", None, None, "node1"),
+# fixture name (<problem-id>[.<variant>], or healthy.<what>) -> (fault to break, node to break, node whose
+# config pgdoctor runs on: None = the fault's); the fault is named like the fixture where one produces it
+PLAN: dict[str, tuple[str | None, str | None, str | None]] = {
+    "healthy.cluster": (None, None, "node1"),
+    "dcs-api-mismatch": ("dcs-api-mismatch", None, None),
+    "dcs-unreachable": ("dcs-unreachable", None, "node1"),
+    "dcs-unreachable.quorum-lost": ("dcs-unreachable.quorum-lost", "node1", None),
+    "initialize-key-stuck": ("initialize-key-stuck", "node1", None),
+    "replication-auth-failed": ("replication-auth-failed", None, None),
+    "pg-hba-replication-missing": ("pg-hba-replication-missing", None, None),
+    "timeline-diverged": ("timeline-diverged", None, None),
+    "cluster-paused": ("cluster-paused", None, "node1"),
+    "rest-api-unreachable": ("rest-api-unreachable", None, "node1"),
 }
 
 
@@ -46,8 +48,8 @@ def trim(data: dict) -> dict:
 
 
 def capture(lay: Layout, name: str) -> None:
-    fault, variant, node, on = PLAN[name]
-    info = faults.break_fault(fault, node=node, lay=lay, variant=variant) if fault else {"config": None}
+    fault, node, on = PLAN[name]
+    info = faults.break_fault(fault, node=node, lay=lay) if fault else {"config": None}
     try:
         config = str(lay.node(on).config) if on else info["config"]
         facts, _ = collect(CollectOptions(config_path=config, read_logs=False, validate_config=False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -13,8 +14,24 @@ from doctor.pipeline import Report, analyze
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def read_fixture(path: Path) -> dict:
+    """A fixture's facts. A fixture of the form ``{"base": NAME, "set": {dotted.path: value}}`` is the
+    fixture NAME next to it with those facts replaced: one broken item on a healthy snapshot."""
+    data = json.loads(path.read_text())
+    if set(data) != {"base", "set"}:
+        return data
+    out = copy.deepcopy(read_fixture(path.parent / data["base"]))
+    for dotted, value in data["set"].items():
+        node = out
+        *parents, last = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return out
+
+
 def load_facts(name: str) -> Facts:
-    return Facts(json.loads((FIXTURES / name).read_text()))
+    return Facts(read_fixture(FIXTURES / name))
 
 
 @pytest.fixture

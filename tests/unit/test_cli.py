@@ -202,8 +202,10 @@ def test_a_yaml_file_that_is_not_a_patroni_config_is_refused(tmp_path):
     assert "does not look like a Patroni config" in out.stderr and "services" in out.stderr
 
 
-def test_a_teams_own_playbook_is_used_for_logs_and_fixes(tmp_path):
-    """--playbooks DIR adds the team's problems: their log patterns are scanned and their fixes filled."""
+@pytest.fixture
+def acme_playbooks(tmp_path: Path) -> tuple[Path, Path]:
+    """A team's own playbook directory and a log with its line, written just now."""
+    import datetime as dt
     books = tmp_path / "playbooks"
     books.mkdir()
     (books / "acme-disk-quota.md").write_text(
@@ -212,10 +214,13 @@ def test_a_teams_own_playbook_is_used_for_logs_and_fixes(tmp_path):
         "## Symptoms\nWrites stall.\n\n## Cause\nThrottled.\n\n## Fix\n```\nacme-quota release {{ volume }}\n```\n\n"
         "## Verify\nNo more lines.\n")
     log = tmp_path / "acme.log"
-    # a line from just now: a log-only problem silent for 10 minutes would count as over
-    import datetime as dt
-    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S,000")
-    log.write_text(f"{stamp} ERROR: acme-quota: volume /srv/pg throttled\n")
+    log.write_text(f"{dt.datetime.now().strftime('%Y-%m-%d %H:%M:%S,000')} ERROR: acme-quota: volume /srv/pg throttled\n")
+    return books, log
+
+
+def test_a_teams_own_playbook_is_used_for_logs_and_fixes(acme_playbooks):
+    """--playbooks DIR adds the team's problems: their log patterns are scanned and their fixes filled."""
+    books, log = acme_playbooks
     out = pgdoctor("run", "-c", str(EXAMPLE), "--playbooks", str(books), "--log-file", str(log), "--since", "3650d",
                    "--format", "json")
     diag = {d["id"]: d for d in json.loads(out.stdout)["diagnoses"]}
@@ -233,3 +238,43 @@ def test_a_reader_closing_the_pipe_keeps_the_exit_code(tab_config, fmt):
     err = proc.stderr.read().decode()
     assert proc.wait(60) == 2, err
     assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_logs_takes_a_teams_playbooks_and_writes_every_format_to_a_file(acme_playbooks, tmp_path):
+    books, log = acme_playbooks
+    assert pgdoctor("logs", str(log), "--format", "json").returncode == 0  # unknown line without the playbooks
+    out = pgdoctor("logs", str(log), "--playbooks", str(books), "--format", "json")
+    report = json.loads(out.stdout)
+    jsonschema.validate(report, SCHEMA)
+    assert out.returncode == 2 and report["diagnoses"][0]["fix"] == ["acme-quota release /srv/pg"]
+    for fmt, needle in (("html", "acme-quota release /srv/pg</code>"), ("text", "acme-quota release /srv/pg"),
+                        ("json", '"acme-disk-quota"')):
+        target = tmp_path / f"logs.{fmt}"
+        out = pgdoctor("logs", str(log), "--playbooks", str(books), "--format", fmt, "-o", str(target))
+        no_traceback(out)
+        assert out.returncode == 2 and out.stdout == "" and f"wrote {target}" in out.stderr
+        assert needle in target.read_text(), fmt
+
+
+@pytest.mark.parametrize("command", ["run", "logs", "replication", "preflight", "analyze"])
+def test_every_reporting_command_has_the_same_output_options(command):
+    out = pgdoctor(command, "--help", env={"COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    for needle in ("--format", "--output", "text for people, json for scripts, html for a report file."):
+        assert needle in out.stdout, (command, needle)
+
+
+@pytest.mark.parametrize("command", ["run", "replication"])
+def test_thresholds_are_parsed_alike(command):
+    out = pgdoctor(command, "-c", "/nonexistent.yml", "--max-lag-bytes", "lots")
+    assert out.returncode == 3 and out.stderr.startswith("pgdoctor: ") and "lots" in out.stderr
+    out = pgdoctor(command, "--help", env={"COLUMNS": "200"})
+    assert all(o in out.stdout for o in ("--max-lag-bytes", "--max-lag-seconds", "--slot-retained-bytes"))
+
+
+def test_a_command_module_that_fails_to_import_fails_loudly():
+    """Commands are registered explicitly: a broken module is an error, not four commands gone missing."""
+    code = "import sys; sys.modules['doctor.commands.logs'] = None; from doctor.cli import main; main()"
+    out = subprocess.run([sys.executable, "-c", code, "checks"], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)), cwd="/")
+    assert out.returncode != 0 and "doctor.commands.logs" in out.stderr

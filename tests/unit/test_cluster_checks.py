@@ -35,7 +35,7 @@ def first(facts: Facts, only: str):
 
 
 def test_healthy_lab_passes_every_cluster_check():
-    facts = load_facts("cluster-healthy.json")
+    facts = load_facts("healthy.cluster.json")
     rep = analyze(facts, profiles=("run", "replication"))
     assert rep.diagnoses == [] and rep.exit_code == 0
     by_check = {f.check: f for f in rep.findings}
@@ -60,7 +60,7 @@ def test_dcs_api_mismatch():
 
 
 def test_dcs_api_ok_with_etcd3_section():
-    assert findings(load_facts("cluster-healthy.json"), "dcs.api")[0].status == "ok"
+    assert findings(load_facts("healthy.cluster.json"), "dcs.api")[0].status == "ok"
 
 
 def test_dcs_unreachable_all_endpoints_refused():
@@ -72,14 +72,14 @@ def test_dcs_unreachable_all_endpoints_refused():
 
 
 def test_dcs_unreachable_no_quorum_names_the_live_and_the_dead():
-    d, _ = first(load_facts("dcs-unreachable.no-quorum.json"), "dcs-unreachable")
+    d, _ = first(load_facts("dcs-unreachable.quorum-lost.json"), "dcs-unreachable")
     assert d.summary.startswith("etcd has no quorum: 1 of 3 members answer (http://127.0.3.11:2379)")
     assert "down: http://127.0.3.12:2379, http://127.0.3.13:2379" in d.summary
     assert any("endpoint status -w table" in b for b in d.fix)
 
 
 def test_one_endpoint_down_with_quorum_is_a_warning_naming_it():
-    facts = Facts(copy.deepcopy(load_facts("cluster-healthy.json").data))
+    facts = Facts(copy.deepcopy(load_facts("healthy.cluster.json").data))
     # derived from real facts: the third endpoint as the collector records a refused one
     ep = facts.data["dcs"]["endpoints"][2]
     facts.data["dcs"]["endpoints"][2] = {"url": ep["url"], "ok": False, "latency_ms": 0.4,
@@ -115,17 +115,17 @@ def test_initialize_key_not_stuck_while_a_member_bootstraps():
 
 
 def test_initialize_key_ok_on_healthy_cluster():
-    out = findings(load_facts("cluster-healthy.json"), "cluster.initialize-key")
+    out = findings(load_facts("healthy.cluster.json"), "cluster.initialize-key")
     assert out and {v.status for v in out} == {"ok"}
 
 
 def test_no_leader_derived_from_real_facts():
-    facts = Facts(copy.deepcopy(load_facts("cluster-healthy.json").data))
+    facts = Facts(copy.deepcopy(load_facts("healthy.cluster.json").data))
     del facts.data["dcs"]["leader"]  # derived: the leader key expired
     out = findings(facts, "cluster.leader")
     assert out[0].status == "fail"
     assert "cluster postgres has no leader: /service/postgres/leader is missing" in out[0].summary
-    assert findings(load_facts("cluster-healthy.json"), "cluster.leader")[0].status == "ok"
+    assert findings(load_facts("healthy.cluster.json"), "cluster.leader")[0].status == "ok"
 
 
 def test_replication_auth_failed_wrong_password():
@@ -177,7 +177,7 @@ def test_timeline_diverged():
 
 
 def test_timeline_ok_on_healthy_cluster():
-    assert findings(load_facts("cluster-healthy.json"), "timeline.members")[0].status == "ok"
+    assert findings(load_facts("healthy.cluster.json"), "timeline.members")[0].status == "ok"
 
 
 def test_cluster_paused():
@@ -186,7 +186,7 @@ def test_cluster_paused():
     assert "cluster postgres is in maintenance mode (/service/postgres/config has pause: true)" in d.summary
     assert "leader node2" in d.summary
     assert d.fix == ["patronictl -c /var/tmp/lab-dev3/node1/patroni.yml resume postgres --wait"]
-    assert findings(load_facts("cluster-healthy.json"), "cluster.paused")[0].status == "ok"
+    assert findings(load_facts("healthy.cluster.json"), "cluster.paused")[0].status == "ok"
 
 
 def test_rest_api_unreachable_on_a_node_whose_patroni_waits_on_etcd():
@@ -194,11 +194,11 @@ def test_rest_api_unreachable_on_a_node_whose_patroni_waits_on_etcd():
     assert [f.status for f in out] == ["fail"]
     assert "this node's (node2) Patroni REST API at http://127.0.3.12:8008/patroni does not answer (refused" \
         in out[0].summary
-    assert findings(load_facts("cluster-healthy.json"), "cluster.rest-api")[0].status == "ok"
+    assert findings(load_facts("healthy.cluster.json"), "cluster.rest-api")[0].status == "ok"
 
 
 def test_system_id_mismatch_derived_from_real_facts():
-    facts = Facts(copy.deepcopy(load_facts("cluster-healthy.json").data))
+    facts = Facts(copy.deepcopy(load_facts("healthy.cluster.json").data))
     real = facts.data["dcs"]["initialize"]
     # derived: this node's data dir holds another database system
     facts.data["postgres"]["controldata"]["system_identifier"] = "7000000000000000001"
@@ -207,13 +207,13 @@ def test_system_id_mismatch_derived_from_real_facts():
     assert out[0].summary.startswith(f"node1 has database system identifier 7000000000000000001 (pg_controldata "
                                      f"/var/tmp/lab-dev3/node1/data), but the cluster's is {real} "
                                      "(/service/postgres/initialize)")
-    assert findings(load_facts("cluster-healthy.json"), "cluster.system-id")[0].status == "ok"
+    assert findings(load_facts("healthy.cluster.json"), "cluster.system-id")[0].status == "ok"
 
 
 def test_stale_leader_key_with_every_member_a_replica_is_no_writable_primary():
-    # `lab break dcs-quorum-lost --node node1`: etcd1 alone still serves /leader = node1 from its local
+    # `lab break dcs-unreachable.quorum-lost --node node1`: etcd1 alone still serves /leader = node1 from its local
     # copy, but node1 demoted itself; every REST says replica and pg_is_in_recovery() is true
-    facts = load_facts("dcs-quorum-lost.stale-leader.json")
+    facts = load_facts("no-leader.stale-leader.json")
     [v] = findings(facts, "cluster.leader")
     assert v.status == "fail", v.summary
     assert v.summary.startswith("no writable primary: writes blocked in cluster postgres")
@@ -222,7 +222,7 @@ def test_stale_leader_key_with_every_member_a_replica_is_no_writable_primary():
 
 
 def test_healthy_leader_key_still_ok():
-    [v] = findings(load_facts("cluster-healthy.json"), "cluster.leader")
+    [v] = findings(load_facts("healthy.cluster.json"), "cluster.leader")
     assert v.status == "ok" and v.summary == "node3 holds /service/postgres/leader"
 
 
@@ -241,7 +241,7 @@ def test_members_without_a_role_are_not_shown_as_replicas():
 
 def test_member_table_marks_the_dcs_rest_role_disagreement():
     from doctor.views.cluster import cluster_view
-    view = cluster_view(load_facts("dcs-quorum-lost.stale-leader.json"))
+    view = cluster_view(load_facts("no-leader.stale-leader.json"))
     node1 = next(m for m in view["members"] if m["name"] == "node1")
     assert node1["role"] == "Replica" and node1["role_note"] == "DCS: Leader, stale"
     assert view["leader"] is None and view["dcs_leader"] == "node1"

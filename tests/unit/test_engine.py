@@ -7,7 +7,8 @@ import sys
 import textwrap
 
 from doctor import engine
-from doctor.engine import CheckContext, Finding, Verdict, diagnose, run_checks, verdict_of
+from doctor.diagnosis import diagnose, verdict_of
+from doctor.engine import CheckContext, Finding, Verdict, run_checks
 from doctor.facts import Facts, FactsVersionError
 from doctor.model.node import NodeView
 from doctor.playbooks import load_playbooks
@@ -191,3 +192,62 @@ def test_fix_commands_have_no_literal_placeholders():
         for block in CODE_RE.findall(book.section("fix")):
             found += [(pid, m.group(0)) for m in re.finditer(r"<[a-z][a-z _'-]*>", block)]
     assert found == []
+
+
+def test_ignore_demotes_an_ignored_checks_failures_only():
+    """As kubeadm's --ignore-preflight-errors: by check or problem id, any case, or 'all'; the finding
+    stays in the report as a warning marked ignored; other statuses and other checks are untouched."""
+    @engine.check("test.broken", "always fails", "port-in-use", profiles=("unit-test",))
+    def _broken(ctx):
+        return [Verdict("fail", "port 8008 taken"), Verdict("ok", "port 5432 free")]
+
+    @engine.check("test.other", "fails too", "config-invalid", profiles=("unit-test",))
+    def _other(ctx):
+        return Verdict("fail", "bad config")
+
+    @engine.check("test.raises2", "raises", "port-in-use", profiles=("unit-test",))
+    def _raises(ctx):
+        raise RuntimeError("kaboom")
+
+    def statuses(ignore):
+        return [(f.check, f.status, f.ignored) for f in run_checks(_ctx(), profiles=("unit-test",), ignore=ignore)]
+
+    try:
+        assert statuses(()) == [("test.broken", "fail", False), ("test.broken", "ok", False),
+                                ("test.other", "fail", False), ("test.raises2", "error", False)]
+        for ignore in (["TEST.BROKEN"], ["Port-In-Use"]):
+            assert statuses(ignore) == [("test.broken", "warn", True), ("test.broken", "ok", False),
+                                        ("test.other", "fail", False), ("test.raises2", "error", False)], ignore
+        assert [s for _, s, _ in statuses(["all"])] == ["warn", "ok", "warn", "error"]
+        demoted = run_checks(_ctx(), profiles=("unit-test",), ignore=["test.other"])
+        assert demoted[2].as_dict()["ignored"] is True and "ignored" not in demoted[0].as_dict()
+    finally:
+        for cid in ("test.broken", "test.other", "test.raises2"):
+            engine._REGISTRY.pop(cid, None)
+
+
+def test_diagnosis_steps_group_fill_and_rank():
+    from doctor.diagnosis import fill_values, group_by_playbook, link_causes, rank, resolve
+
+    books = load_playbooks()
+    findings = [Finding("a", "t", "warn", "w", "port-in-use", values={"port": 1}),
+                Finding("b", "t", "fail", "f", "port-in-use", values={"port": 2}),
+                Finding("c", "t", "ok", "fine", "config-invalid")]
+    logs = [{"playbook": "port-in-use", "pattern": "p", "groups": {"port": 3, "pid": 9}},
+            {"playbook": "port-in-use", "benign": True, "pattern": "q"}]
+    groups = group_by_playbook(findings, logs, books, {})
+    assert [(g.playbook, [f.check for f in g.findings], len(g.logs)) for g in groups] == [("port-in-use", ["b", "a"], 1)]
+    # a finding's value beats a log line's, which beats the node's; the most severe finding wins
+    values = fill_values(groups[0], books["port-in-use"], {"port": 0, "scope": "main"})
+    assert values["port"] == 2 and values["pid"] == 9 and values["scope"] == "main"
+    assert not resolve(groups[0], books["port-in-use"], {"port-in-use"}, logs, 600).resolved  # a live finding
+    only_logs = group_by_playbook([], logs, books, {})[0]
+    assert resolve(only_logs, books["port-in-use"], {"port-in-use"}, logs, 600).resolved  # live check passes now
+    ds = diagnose([Finding("x", "t", "fail", "p", "port-in-use"), Finding("y", "t", "fail", "r", "postgres-outside-patroni")],
+                  books, {})
+    for d in ds:
+        d.caused_by.clear()
+    link_causes(ds, books)
+    assert {d.id: d.caused_by for d in ds} == {"postgres-outside-patroni": [], "port-in-use": ["postgres-outside-patroni"]}
+    assert [d.id for d in rank(sorted(ds, key=lambda d: d.id, reverse=True))] == ["postgres-outside-patroni",
+                                                                               "port-in-use"]

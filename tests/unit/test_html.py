@@ -13,9 +13,10 @@ import pytest
 
 from doctor.facts import Facts
 from doctor.pipeline import analyze
-from doctor.render.html import render_html, versions
+from doctor.render.html import render_html
+from doctor.views.versions import versions
 
-SNAPSHOT = Path(__file__).resolve().parents[1] / "browser" / "fixtures" / "lab-pg-hba-replication-missing.facts.json"
+SNAPSHOT = Path(__file__).resolve().parents[1] / "browser" / "fixtures" / "pg-hba-replication-missing.json"
 HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=alert(1)>"
 
 
@@ -188,3 +189,13 @@ def test_analyze_header_names_the_bundle():
     head = html[:html.index("<main>")]
     assert "pgdoctor-bundle-main-node3-20260101T000000Z.tar.gz" in head and "collected on host db3" in head
     assert 'id="view-source"' not in html
+
+
+def test_versions_and_counts_come_from_the_report_not_the_facts():
+    """The page shows what the report holds: its versions view and its counts, whatever the facts say."""
+    facts = Facts(json.loads(SNAPSHOT.read_text()))
+    report = {"command": "run", "verdict": "fail", "exit_code": 2, "diagnoses": [], "findings": [], "node": {},
+              "counts": {"fail": 7, "ok": 3}, "versions": {"Patroni": "9.9.9"}}
+    html = render_html(report, facts)
+    assert "Patroni</dt><dd>9.9.9" in html and "etcd</dt>" not in html
+    assert "7 fail" in html and "3 ok" in html and "fail (7)" in html

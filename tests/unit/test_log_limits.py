@@ -17,6 +17,8 @@ import threading
 import time
 from pathlib import Path
 
+from doctor.collect.deadline import Deadline
+
 import pytest
 
 from doctor.bundle import BundleError
@@ -238,7 +240,7 @@ def test_distinct_values_are_kept_for_a_few_and_counted_for_the_rest():
     assert folded["values"]["user"] == users[MAX_DISTINCT:MAX_DISTINCT + 5]
 
 
-def test_this_nodes_user_is_never_folded_and_folded_users_are_not_taken_for_it():
+def test_this_nodes_user_is_never_folded_and_folded_users_are_not_taken_for_it(tmp_path):
     others = [f"user{i:05d}" for i in range(500)]
     from doctor.commands.logs import analyze_logs
 
@@ -246,8 +248,10 @@ def test_this_nodes_user_is_never_folded_and_folded_users_are_not_taken_for_it()
     assert report.as_dict()["diagnoses"] == []  # none of them is the replication user
     report = analyze_logs([StdinSource(as_stream(_auth_log(others + ["replicator"])))])
     assert [d["id"] for d in report.as_dict()["diagnoses"]] == ["replication-auth-failed"]
-    config = {"postgresql": {"authentication": {"replication": {"username": "user00400"}}}}
-    report = analyze_logs([StdinSource(as_stream(_auth_log(others)))], node_config=config)
+    example = (Path(__file__).resolve().parents[2] / "examples" / "patroni.yml").read_text()
+    config = tmp_path / "patroni.yml"
+    config.write_text(example.replace("username: replicator", "username: user00400"))
+    report = analyze_logs([StdinSource(as_stream(_auth_log(others)))], config_path=str(config))
     diag = report.as_dict()["diagnoses"]
     assert [d["id"] for d in diag] == ["replication-auth-failed"] and "user00400" in diag[0]["summary"]
 
@@ -334,9 +338,11 @@ def test_bundle_logs_skip_devices_and_stop_at_the_deadline(tmp_path):
     log = tmp_path / "patroni.log"
     log.write_text(DCS_LINE + "\n")
     facts = Facts({"version": 1})
-    out = bundle_logs.harvest(facts, Redactor(), 3600, 1024 * 1024, ["/dev/zero", str(log)])
+    out = bundle_logs.harvest(facts, Redactor(), 3600, 1024 * 1024, ["/dev/zero", str(log)],
+                              deadline=Deadline.for_command(5.0, "bundle"))
     assert [x.source for x in out.excerpts] == [str(log)]
     assert any(p["what"] == "log file /dev/zero" and p["error"]["kind"] == "not a regular file"
                for p in out.not_collected)
-    out = bundle_logs.harvest(facts, Redactor(), 3600, 1024 * 1024, [str(log)], deadline=time.monotonic() - 1)
-    assert not out.excerpts and out.left_out[0] == {"file": str(log), "reason": "time limit (--deadline) reached"}
+    spent = Deadline(timeout=5.0, end=time.monotonic() - 1, name="bundle")
+    out = bundle_logs.harvest(facts, Redactor(), 3600, 1024 * 1024, [str(log)], deadline=spent)
+    assert not out.excerpts and out.left_out[0] == {"file": str(log), "reason": bundle_logs.OUT_OF_TIME}

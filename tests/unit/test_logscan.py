@@ -304,7 +304,18 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_logs"
 
 
 def _report(lines: list[str], node_config: dict | None = None):
-    return analyze_logs([StdinSource(as_stream(("\n".join(lines) + "\n").encode()))], node_config=node_config)
+    """``pgdoctor logs`` on these lines (with ``-c`` a patroni.yml holding ``node_config``, when given)."""
+    import tempfile
+
+    import yaml
+
+    source = [StdinSource(as_stream(("\n".join(lines) + "\n").encode()))]
+    if node_config is None:
+        return analyze_logs(source)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "patroni.yml"
+        path.write_text(yaml.safe_dump(node_config))
+        return analyze_logs(source, config_path=str(path))
 
 
 def test_stuck_initialize_key_healed_by_a_later_clone_is_resolved():
@@ -324,7 +335,7 @@ def test_stuck_initialize_key_healed_by_a_later_clone_is_resolved():
 
 
 def test_no_standbys_resolved_by_a_later_non_empty_sync_assignment():
-    lines = [ln for ln in (SAMPLES / "sync-strict-unavailable.patroni.log").read_text().splitlines()]
+    lines = [ln for ln in (SAMPLES / "sync-standby-unavailable.strict.patroni.log").read_text().splitlines()]
     before = [d["id"] for d in _report(lines).as_dict()["diagnoses"]]
     assert "sync-standby-unavailable" in before
     after = _report(lines + ["2026-11-26 06:40:00,000 INFO: Assigning synchronous standby status to ['node3']"]).as_dict()
@@ -358,7 +369,7 @@ def test_auth_failure_of_another_user_is_not_replication_auth():
 def test_fix_uses_the_url_and_endpoints_the_log_names():
     lines = ["2026-11-26 06:25:0%d,000 WARNING: Request failed to node1: GET http://127.0.0.11:8008/patroni "
              "(HTTPConnectionPool(host='127.0.0.11', port=8008): Max retries exceeded)" % i for i in range(4)]
-    lines += [ln for ln in (SAMPLES / "dcs-down-at-start.node1.patroni.log").read_text().splitlines()
+    lines += [ln for ln in (SAMPLES / "dcs-unreachable.at-start.node1.patroni.log").read_text().splitlines()
               if "Failed to get list of machines" in ln][:6]
     out = _report(lines).as_dict()
     fixes = {d["id"]: "\n".join(d["fix"]) for d in out["diagnoses"] + out["resolved"]}
@@ -379,7 +390,7 @@ def test_retry_loop_collapses_into_one_timeline_entry_with_the_node():
     assert evs[0]["count"] == 20 and evs[0]["event"] == "clone / clone-failed"
     assert evs[0]["last"].startswith("2026-11-26T06:30:57") and evs[0]["node"] == "node2"
     assert node_from_path("/var/tmp/lab-dev4/node2/data/log/postgresql.log") == "node2"
-    assert node_from_path("sample_logs/dcs-quorum-lost.node3.patroni.log") == "node3"
+    assert node_from_path("sample_logs/dcs-unreachable.quorum-lost.node3.patroni.log") == "node3"
     assert node_from_path("/var/lib/postgresql/15/main/log/postgresql-2026-11-26_000000.log") is None
     assert len(collapse_cycles([])) == 0
 

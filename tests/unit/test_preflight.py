@@ -15,14 +15,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from doctor.commands.preflight import apply_ignore, checklist, parse_ignore
 from doctor.facts import Facts
 from doctor.model.node import NodeView
 from doctor.pipeline import analyze
 from doctor.playbooks import load_playbooks
 from doctor.render.checklist import render_checklist
+from doctor.views.preflight import checklist
 
-BASE = json.loads((Path(__file__).parent / "fixtures" / "preflight" / "prepared-node.json").read_text())
+BASE = json.loads((Path(__file__).parent / "fixtures" / "preflight" / "healthy.prepared-node.json").read_text())
 DATA_DIR = BASE["system"]["datadir"]["path"]
 CONFIG = BASE["config"]["path"]
 
@@ -39,9 +39,8 @@ def facts(**changes) -> dict:
     return data
 
 
-def judge(data: dict):
-    return analyze(Facts(data), command="preflight", profiles=("preflight",),
-                   settings={"etcd_here": bool(data.get("preflight", {}).get("etcd_here"))})
+def judge(data: dict, ignore: tuple[str, ...] = ()):
+    return analyze(Facts(data), command="preflight", profiles=("preflight",), ignore=ignore)
 
 
 def items_of(report, check: str) -> list:
@@ -269,22 +268,37 @@ def test_etcd_member_outside_config_down_warns_and_mixed_versions_warn():
 
 
 def test_ignore_demotes_failures_and_keeps_them_visible():
-    r = judge(facts(**{"preflight.peers": [_peer("127.0.0.2", "timeout")]}))
-    assert parse_ignore(["Preflight-Peer-Unreachable,x", "y"]) == {"preflight-peer-unreachable", "x", "y"}
-    demoted = apply_ignore(r.findings, parse_ignore(["Preflight-Peer-Unreachable"]))
-    assert [f.check for f in demoted] == ["preflight.peers"]
+    peers = {"preflight.peers": [_peer("127.0.0.2", "timeout")]}
+    assert items_of(judge(facts(**peers)), "preflight.peers")[0].status == "fail"
+    r = judge(facts(**peers), ignore=("Preflight-Peer-Unreachable",))
     f = items_of(r, "preflight.peers")[0]
-    assert f.status == "warn" and f.values["ignored"]
-    r2 = judge(facts(**{"preflight.pg_binaries": {"bin_dir": None, "found": False, "searched": []}}))
-    assert apply_ignore(r2.findings, {"all"}) and not any(f.status == "fail" for f in r2.findings)
+    assert f.status == "warn" and f.ignored and f.as_dict()["ignored"] is True
+    assert r.exit_code == 1 and r.extra["preflight"]["ignored"] == ["preflight-peer-unreachable"]
+    item = next(i for i in r.extra["preflight"]["items"] if i["check"] == "preflight.peers")
+    assert item["ignored"] and item["status"] == "warn" and item["fix"]
+    missing = {"preflight.pg_binaries": {"bin_dir": None, "found": False, "searched": []}}
+    assert any(f.status == "fail" for f in judge(facts(**missing)).findings)
+    r2 = judge(facts(**missing), ignore=("all",))
+    assert any(f.ignored for f in r2.findings) and not any(f.status == "fail" for f in r2.findings)
+
+
+def test_ignore_from_the_config_is_used_and_unknown_ids_there_are_reported():
+    data = facts(**{"preflight.peers": [_peer("127.0.0.2", "timeout")]})
+    data["config"]["data"]["pgdoctor"] = {"preflight_ignore": "preflight-peer-unreachable, no-such-id"}
+    r = judge(data)
+    assert items_of(r, "preflight.peers")[0].status == "warn"
+    pf = r.extra["preflight"]
+    assert pf["ignore"] == ["preflight-peer-unreachable"] and pf["ignore_unknown_in_config"] == ["no-such-id"]
+    assert pf["ignore_from_config"] == ["no-such-id", "preflight-peer-unreachable"]
 
 
 def test_checklist_text_is_kubeadm_style():
     r = judge(facts(**{"preflight.peers": [_peer("127.0.0.2", "timeout")]}))
     node = NodeView(r.facts.get("config.data"), r.facts.get("config.path"))
     doc = r.as_dict()
-    doc["preflight"] = {"items": checklist(r.findings, load_playbooks(), node.template_values()),
-                        "ports": {"postgresql": 5432, "restapi": 8008}, "peers_given": ["127.0.0.2"]}
+    assert [i["check"] for i in doc["preflight"]["items"]] == [
+        i["check"] for i in checklist(r.findings, load_playbooks(), node.template_values())]
+    doc["preflight"]["peers_given"] = ["127.0.0.2"]
     buf = io.StringIO()
     render_checklist(Console(file=buf, no_color=True, width=200), doc)
     out = buf.getvalue()

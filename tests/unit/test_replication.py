@@ -63,7 +63,7 @@ def row(facts: Facts, name: str) -> MemberRow:
 
 
 def test_healthy_async_cluster_has_no_replication_findings():
-    facts = load_facts("replication-healthy.json")
+    facts = load_facts("healthy.replication.json")
     report = judge(facts)
     assert not ours(report)
     mine = [f for f in report["findings"] if f["check"].startswith("replication.")]
@@ -75,7 +75,7 @@ def test_healthy_async_cluster_has_no_replication_findings():
 
 def test_member_figures_are_the_servers_own():
     """The table's LSNs are what each replica and the leader's pg_stat_replication reported."""
-    facts = load_facts("replication-healthy.json")
+    facts = load_facts("healthy.replication.json")
     pg = facts.get("replication.members")
     for name in ("node2", "node3"):
         r = row(facts, name)
@@ -92,7 +92,7 @@ def test_member_figures_are_the_servers_own():
 
 
 def test_strict_sync_without_standbys_blocks_writes():
-    report = judge(load_facts("sync-standby-unavailable.json"))
+    report = judge(load_facts("sync-standby-unavailable.strict.json"))
     d = diag(report, "sync-standby-unavailable")
     assert d["status"] == "fail" and report["exit_code"] == 2
     assert "BLOCKED: strict mode needs 2 synchronous standbys, 0 are streaming" in d["summary"]
@@ -106,7 +106,7 @@ def test_strict_sync_without_standbys_blocks_writes():
 
 
 def test_non_strict_sync_without_standbys_is_a_warning():
-    report = judge(load_facts("sync-standby-unavailable-nonstrict.json"))
+    report = judge(load_facts("sync-standby-unavailable.nonstrict.json"))
     d = diag(report, "sync-standby-unavailable")
     assert d["status"] == "warn"
     assert "not protected: synchronous mode is on but no standby is synchronous" in d["summary"]
@@ -114,7 +114,7 @@ def test_non_strict_sync_without_standbys_is_a_warning():
 
 def test_strict_sync_with_one_of_two_standbys_is_degraded_not_blocked():
     """Real Patroni lowers synchronous_node_count to what streams: synchronous_standby_names = 'node1'."""
-    facts = load_facts("sync-standby-unavailable-degraded.json")
+    facts = load_facts("sync-standby-unavailable.degraded.json")
     assert facts.get("replication.members.node2.settings.synchronous_standby_names") == "node1"
     report = judge(facts)
     d = diag(report, "sync-standby-unavailable")
@@ -126,7 +126,7 @@ def test_strict_sync_with_one_of_two_standbys_is_degraded_not_blocked():
 
 def test_synchronous_node_count_that_can_never_be_met():
     """Derived from the healthy snapshot: synchronous_mode on with synchronous_node_count 3 and 3 members."""
-    facts = load_facts("replication-healthy.json")
+    facts = load_facts("healthy.replication.json")
     facts.data["dcs"]["config"].update(synchronous_mode=True, synchronous_node_count=3)
     report = judge(facts)
     d = diag(report, "sync-standby-unavailable")
@@ -136,7 +136,7 @@ def test_synchronous_node_count_that_can_never_be_met():
 
 def test_every_replica_nosync_can_never_be_met():
     """Derived from the healthy snapshot: both replicas tagged nosync, synchronous_mode on."""
-    facts = load_facts("replication-healthy.json")
+    facts = load_facts("healthy.replication.json")
     facts.data["dcs"]["config"]["synchronous_mode"] = True
     for m in facts.data["dcs"]["members"]:
         if m["name"] != "node1":
@@ -149,7 +149,7 @@ def test_every_replica_nosync_can_never_be_met():
 
 
 def test_quorum_mode_roles_and_verdict():
-    facts = load_facts("replication-quorum.json")
+    facts = load_facts("healthy.replication-quorum.json")
     m = model(facts)
     assert {r.name: r.role for r in m.members} == {"node1": "Quorum Standby", "node2": "Leader",
                                                            "node3": "Quorum Standby"}
@@ -180,7 +180,7 @@ def test_paused_replay_is_replication_lag_with_the_real_byte_figure():
 
 
 def test_user_thresholds():
-    facts = load_facts("replication-healthy.json")
+    facts = load_facts("healthy.replication.json")
     assert not ours(judge(facts, max_lag_bytes=1))  # every replica is at 0 B
     facts = load_facts("replication-lag.json")
     report = judge(facts, max_lag_bytes=1024 * 1024, max_lag_seconds=1.0)
@@ -213,7 +213,7 @@ def test_all_replicas_nofailover():
 
 def test_failover_priority_zero_counts_as_nofailover():
     """Derived from the healthy snapshot: Patroni's rule, failover_priority <= 0 means nofailover."""
-    facts = load_facts("replication-healthy.json")
+    facts = load_facts("healthy.replication.json")
     for a in facts.data["patroni_api"]["members"].values():
         if a["body"]["role"] == "replica":
             a["body"]["tags"] = {"failover_priority": 0}
@@ -223,7 +223,7 @@ def test_failover_priority_zero_counts_as_nofailover():
 
 def test_lag_beyond_maximum_lag_on_failover_excludes():
     """Derived from the lag snapshot: maximum_lag_on_failover 0 and node2's receive position moved back 41 MB."""
-    facts = load_facts("replication-healthy.json")
+    facts = load_facts("healthy.replication.json")
     facts.data["replication"]["members"]["node3"]["position"]["receive_lsn_bytes"] -= 41 * 1024 * 1024
     facts.data["replication"]["members"]["node3"]["position"]["replay_lsn_bytes"] -= 41 * 1024 * 1024
     f = model(facts).failover
@@ -250,7 +250,7 @@ def test_inactive_slot_retaining_wal():
 
 def test_missing_member_slot():
     """Derived from the healthy snapshot: node3's slot is gone from the leader."""
-    facts = load_facts("replication-healthy.json")
+    facts = load_facts("healthy.replication.json")
     lead = facts.data["replication"]["members"]["node1"]
     lead["slots"] = [s for s in lead["slots"] if s["slot_name"] != "node3"]
     d = diag(judge(facts), "replication-slot-problem")
@@ -279,7 +279,7 @@ def test_running_replica_that_does_not_stream():
 # --------------------------------------------------------------------------- the view's JSON
 
 
-@pytest.mark.parametrize("name", ["replication-healthy.json", "replication-lag.json", "sync-standby-unavailable.json",
+@pytest.mark.parametrize("name", ["healthy.replication.json", "replication-lag.json", "sync-standby-unavailable.strict.json",
                                   "replication-slot-problem.json"])
 def test_view_json_carries_every_figure_as_numbers(name):
     view = replication_view(load_facts(name))
@@ -299,7 +299,7 @@ def test_view_json_carries_every_figure_as_numbers(name):
 
 def test_check_is_pure():
     """Judging twice gives the same findings; the facts are not modified."""
-    facts = load_facts("sync-standby-unavailable.json")
+    facts = load_facts("sync-standby-unavailable.strict.json")
     before = copy.deepcopy(facts.data)
     a, b = judge(facts), judge(facts)
     assert [f["summary"] for f in a["findings"]] == [f["summary"] for f in b["findings"]]
@@ -324,12 +324,12 @@ def test_cli_bad_threshold_is_a_one_line_usage_error():
 
 
 # --------------------------------------------------------------- stale DCS, no writable primary
-# dcs-quorum-lost.stale-leader.json: `lab break dcs-quorum-lost --node node1` (etcd2, etcd3 stopped), facts
+# no-leader.stale-leader.json: `lab break dcs-unreachable.quorum-lost --node node1` (etcd2, etcd3 stopped), facts
 # taken on node1 after node1 demoted itself: the quorum-less etcd1 still serves /leader = node1 from its
 # local copy while every member's REST says role replica and pg_is_in_recovery() is true everywhere.
 
 def test_stale_leader_key_is_not_taken_for_a_writable_primary():
-    facts = load_facts("dcs-quorum-lost.stale-leader.json")
+    facts = load_facts("no-leader.stale-leader.json")
     assert facts.get("dcs.leader") == "node1" and facts.get("dcs.keys_consistency") == "serializable"
     m = model(facts)
     roles = {r.name: r.role for r in m.members}
@@ -347,7 +347,7 @@ def test_stale_leader_key_is_not_taken_for_a_writable_primary():
 
 
 def test_stale_dcs_verdict_is_not_healthy_and_claims_nothing_from_stale_keys():
-    rep = judge(load_facts("dcs-quorum-lost.stale-leader.json"))
+    rep = judge(load_facts("no-leader.stale-leader.json"))
     assert rep["exit_code"] != 0
     ids = [d["id"] for d in rep["diagnoses"]]
     assert "no-leader" in ids

@@ -1,7 +1,7 @@
 """Every real sample log in sample_logs/ names the right problem first, with either engine.
 
-The table lists each main sample (``<fault>.<source>.log``) with the problem id its lines
-prove, or None where that log really says nothing about the fault (the evidence is elsewhere:
+The table lists each main sample (``<problem-id>[.<variant>].<source>.log``, named after the lab fault that
+produced it) with the problem id its lines prove, or None where that log really says nothing about the fault (the evidence is elsewhere:
 process state, another node's log). A new sample must be added here, so the table stays complete.
 """
 
@@ -30,36 +30,38 @@ EXPECTED: dict[str, str | None] = {
     "config-invalid-yaml.stderr.log": "config-invalid-yaml",
     "datadir-not-empty.patroni.log": "datadir-not-empty",
     "datadir-permissions.stderr.log": "datadir-permissions",
-    "datadir-permissions.variant-owner-root.stderr.log": "datadir-permissions",
+    "datadir-permissions.owner-root.stderr.log": "datadir-permissions",
     "datadir-permissions.patroni.log": "postgres-start-failed",  # the consequence; the cause is in stderr
     "dcs-api-mismatch.patroni.log": "dcs-api-mismatch",
-    "dcs-down-at-start.patroni.log": "dcs-unreachable",
-    "dcs-quorum-lost.patroni.log": "dcs-unreachable",
-    "dcs-quorum-lost.etcd.log": "dcs-unreachable",
+    "dcs-unreachable.at-start.patroni.log": "dcs-unreachable",
+    "dcs-unreachable.quorum-lost.patroni.log": "dcs-unreachable",
+    "dcs-unreachable.quorum-lost.etcd.log": "dcs-unreachable",
     "dcs-unreachable.patroni.log": "dcs-unreachable",
     "disk-full.patroni.log": "disk-full",
     "disk-full.postgres.log": "disk-full",
     "initialize-key-stuck.patroni.log": "initialize-key-stuck",
     "leader-lock-lost.patroni.log": "leader-lock-lost",
-    "leader-lock-lost.variant-sigstop.patroni.log": "leader-lock-lost",
+    "leader-lock-lost.sigstop.patroni.log": "leader-lock-lost",
     "pg-hba-replication-missing.postgres.log": "pg-hba-replication-missing",
     "pg-hba-replication-missing.stderr.log": "pg-hba-replication-missing",
-    "port-in-use-pg.postgres.log": "port-in-use",
-    "port-in-use-rest.patroni.log": "port-in-use",
-    "postmaster-pid-stale.variant-live-pid.patroni.log": "postmaster-pid-stale",
+    "port-in-use.pg.postgres.log": "port-in-use",
+    "port-in-use.rest.patroni.log": "port-in-use",
+    "postmaster-pid-stale.live-pid.patroni.log": "postmaster-pid-stale",
+    "postgres-start-failed.missing-library.patroni.log": "postgres-start-failed",
     "replication-auth-failed.postgres.log": "replication-auth-failed",
     "replication-auth-failed.stderr.log": "replication-auth-failed",
     "replication-lag.patroni.log": "cluster-paused",  # the lab pauses the cluster to hold replay
-    "sync-strict-unavailable.patroni.log": "sync-standby-unavailable",
-    "sync-unavailable.patroni.log": "sync-standby-unavailable",
+    "rewind-failed.patroni.log": "rewind-failed",
+    "sync-standby-unavailable.strict.patroni.log": "sync-standby-unavailable",
+    "sync-standby-unavailable.nonstrict.patroni.log": "sync-standby-unavailable",
     "system-id-mismatch.patroni.log": "system-id-mismatch",
     "timeline-diverged.postgres.log": "timeline-diverged",
     "wal-segment-removed.postgres.log": "wal-segment-removed",
     # logs that show nothing wrong: healthy runs, and faults whose evidence is not in this log
-    "healthy-bootstrap.patroni.log": None,
-    "healthy-bootstrap.postgres.log": None,
-    "healthy-bootstrap.node2.patroni.log": None,
-    "healthy-bootstrap.node3.postgres.log": None,
+    "healthy.bootstrap.patroni.log": None,
+    "healthy.bootstrap.postgres.log": None,
+    "healthy.bootstrap.node2.patroni.log": None,
+    "healthy.bootstrap.node3.postgres.log": None,
     "timeline-diverged.patroni.log": None,  # Patroni reports the member running, as documented
     "no-failover-candidate.patroni.log": None,
     "postgres-outside-patroni.postgres.log": None,
@@ -68,7 +70,7 @@ EXPECTED: dict[str, str | None] = {
 
 # samples whose log goes on past the fault until the member is healthy again ("no action. I am ...
 # following a leader"): the problem is named first among the resolved ones, none is current
-HEALED_IN_SAMPLE = {"leader-lock-lost.patroni.log", "leader-lock-lost.variant-sigstop.patroni.log"}
+HEALED_IN_SAMPLE = {"leader-lock-lost.patroni.log", "leader-lock-lost.sigstop.patroni.log"}
 
 
 def first_ids(path: Path, engine: str = "auto") -> list[str]:
@@ -91,9 +93,9 @@ def test_sample_names_its_problem_first(name: str) -> None:
 
 
 def test_every_sampled_fault_has_an_expectation() -> None:
-    faults = {p.name.split(".")[0] for p in SAMPLES.glob("*.log")}
+    problems = {p.name.split(".")[0] for p in SAMPLES.glob("*.log")}
     covered = {n.split(".")[0] for n in EXPECTED}
-    assert faults - covered == set(), f"add a sample of these faults to EXPECTED: {sorted(faults - covered)}"
+    assert problems - covered == set(), f"add a sample of these problems to EXPECTED: {sorted(problems - covered)}"
 
 
 @pytest.mark.skipif(not hyperscan_available(), reason="hyperscan not installed")
@@ -122,7 +124,7 @@ def test_pgdoctor_logs_json_names_the_problem_and_exits_2() -> None:
 
 def test_pgdoctor_logs_healthy_sample_exits_0_with_events() -> None:
     proc = subprocess.run([sys.executable, "-c", "from doctor.cli import main; main()", "logs",
-                           str(SAMPLES / "healthy-bootstrap.patroni.log"), "--format", "json"],
+                           str(SAMPLES / "healthy.bootstrap.patroni.log"), "--format", "json"],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)

@@ -1,0 +1,63 @@
+"""``pgdoctor run``: diagnose this node — collect every domain, run every check, print the diagnoses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from doctor.commands.options import (ConfigOpt, Format, FormatOpt, MaxLagBytesOpt, MaxLagSecondsOpt, OutputOpt,
+                                     PgUserOpt, PlaybooksOpt, SlotRetainedOpt, TimeoutOpt, progress_status, split_ids,
+                                     thresholds)
+from doctor.errors import UsageError
+
+
+def run(
+    config: Optional[str] = ConfigOpt,
+    format: Format = FormatOpt,
+    output: Optional[Path] = OutputOpt,
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Run only these checks or problem ids (repeat or comma-separate)."),
+    skip: Optional[list[str]] = typer.Option(None, "--skip", help="Skip these checks or problem ids."),
+    timeout: float = TimeoutOpt,
+    since: str = typer.Option("2h", "--since", help="How far back to read logs (e.g. 30m, 2h, 1d)."),
+    pg_user: Optional[str] = PgUserOpt,
+    logs: bool = typer.Option(True, "--logs/--no-logs", help="Read this node's logs for known problems."),
+    log_file: Optional[list[str]] = typer.Option(None, "--log-file", help="Also read this log file (repeatable)."),
+    max_lag_bytes: Optional[str] = MaxLagBytesOpt,
+    max_lag_seconds: Optional[float] = MaxLagSecondsOpt,
+    slot_retained: Optional[str] = SlotRetainedOpt,
+    playbooks: Optional[list[str]] = PlaybooksOpt,
+) -> None:
+    """Diagnose this node: collect facts, run every check, print diagnoses with filled-in fixes.
+
+    Examples:
+
+      pgdoctor run -c /etc/patroni/patroni.yml
+
+      pgdoctor run --format json | jq -r '.diagnoses[0].id'
+
+      pgdoctor run --format html -o report.html
+    """
+    from doctor.collect import CollectOptions
+    from doctor.engine import load_checks, unknown_ids
+    from doctor.pipeline import FULL_PROFILES, analyze, collect
+    from doctor.render.emit import emit_report
+    from doctor.units import parse_duration
+
+    only_ids, skip_ids = split_ids(only), split_ids(skip)
+    bad = unknown_ids(load_checks(), only_ids + skip_ids)
+    if bad:
+        raise UsageError(f"unknown check or problem id: {', '.join(bad)} (see: pgdoctor checks)")
+    try:
+        parse_duration(since)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    settings = thresholds(max_lag_bytes, max_lag_seconds, slot_retained)
+    options = CollectOptions(config_path=config, timeout=timeout, since=since, pg_user=pg_user,
+                             read_logs=logs, log_files=list(log_file or []), playbook_dirs=list(playbooks or []))
+    with progress_status(format == Format.text):
+        facts, _ = collect(options, profile="run", settings=settings)
+    report = analyze(facts, command="run", profiles=FULL_PROFILES, only=only_ids, skip_ids=skip_ids,
+                     playbook_dirs=playbooks)
+    raise typer.Exit(emit_report(report, format, output))
