@@ -149,6 +149,9 @@ def bench_size(size_mb: int, rounds: int, engines: list[str], ere: Path) -> None
         order = list(contenders) if r % 2 == 0 else list(reversed(contenders))  # alternate who goes first
         for name in order:
             runs[name].append(measure(contenders[name], outs[name], env))
+            x = runs[name][-1]
+            print(f"  round {r + 1}: {name:34} {x['wall']:7.2f} s wall, {x['cpu']:6.2f} s cpu, "
+                  f"RSS {x['rss_one']:.0f}/{x['rss_tree']:.0f} MB", flush=True)
     grep_count = outs["grep -E -c -f"].read_text().strip()
     print(f"\n{size_mb} MiB log {log}: {rounds} round(s), alternated; load average now "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
