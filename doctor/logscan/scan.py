@@ -25,6 +25,7 @@ so an untimed line costs O(1) however many come in a row. A line that cannot be 
 from __future__ import annotations
 
 import collections
+import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -64,6 +65,8 @@ class _Agg:
     idx: int = -1  # the pattern's index in the scanner
     folded: set[int] | None = None  # for the fold-over aggregate: hashes of the distinct values in it
     folded_more: bool = False  # more than MAX_FOLDED_TRACKED distinct values were folded
+    head_groups: dict[str, Any] | None = None  # the groups of the first line counted (to merge block ranges)
+    changes: int = 0  # how often the groups changed after the first line (to merge block ranges)
 
 
 class _Clock:
@@ -132,10 +135,12 @@ class Scanner:
     def __init__(self, patterns: Sequence[LogPattern], engine: str | Engine = "auto", since: float | None = None,
                  until: float | None = None, redact: Callable[[str], str] | None = None,
                  deadline: float | None = None, block_size: int | None = None,
-                 node_values: Mapping[str, Any] | None = None) -> None:
+                 node_values: Mapping[str, Any] | None = None, workers: int | None = None) -> None:
         """``deadline``: monotonic end time; reading stops there and each source says so.
         ``node_values``: this node's template values (e.g. ``replication_user``; the defaults without
-        them): lines whose ``require`` groups fit them are always kept apart, never folded."""
+        them): lines whose ``require`` groups fit them are always kept apart, never folded.
+        ``workers``: processes that share a big plain file (None: one per core, 1: this process only);
+        the answers are the same either way (``doctor.logscan.parallel``)."""
         self.patterns = list(patterns)
         self.confirm = [re.compile(p.regex, re.ASCII) for p in self.patterns]
         # Marker lines (benign, no event, nothing required: the heartbeat) can be most of a log and are
@@ -166,6 +171,29 @@ class Scanner:
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_EVENTS)
         self.sources: list[dict[str, Any]] = []
         self.notes: list[str] = []
+        self.shared: list[str] = []  # sources read by several processes (parallel.scan_file_parallel)
+        self.events_added = 0  # events appended to the timeline (not counting repeats merged into one)
+        self.values_cap = MAX_GROUP_VALUES
+        from doctor.logscan.parallel import default_workers
+        self.workers = default_workers() if workers is None else max(1, workers)
+
+    # ------------------------------------------------------------------ sharing work
+
+    def fresh(self) -> "Scanner":
+        """The same patterns, engine and limits with nothing recorded yet: a worker's scanner for one
+        range of a file. It keeps a few more group values than are reported, so that merging ranges
+        lists the same first values as one pass would."""
+        child = copy.copy(self)
+        child._aggs, child._distinct, child._members = {}, collections.Counter(), {}
+        child._events = collections.deque(maxlen=MAX_EVENTS)
+        child.sources, child.notes, child.shared, child.events_added = [], [], [], 0
+        child.values_cap, child.workers = 2 * MAX_GROUP_VALUES, 1
+        return child
+
+    def partial(self, stats: SourceStats) -> dict[str, Any]:
+        """What a worker's scanner found, to be merged in file order (``parallel.merge_result``)."""
+        return {"aggs": list(self._aggs.items()), "events": list(self._events), "events_added": self.events_added,
+                "members": dict(self._members), "stats": stats}
 
     # ------------------------------------------------------------------ reading
 
@@ -181,6 +209,15 @@ class Scanner:
         return self
 
     def scan_source(self, src: Source) -> SourceStats:
+        if self.workers > 1:
+            from doctor.logscan.parallel import scan_file_parallel
+            stats = scan_file_parallel(self, src)
+            if stats is not None:
+                return stats
+        return self.scan_sequential(src)
+
+    def scan_sequential(self, src: Source) -> SourceStats:
+        """Read ``src`` block by block in this process."""
         stats = src.stats()
         try:
             stream = src.open(stats, deadline=self.deadline)
@@ -204,19 +241,7 @@ class Scanner:
                 if first:
                     mode = is_structured(block[:4096])
                     first = False
-                stats.lines += block.count(b"\n")
-                if b"\x00" in block:
-                    stats.nul_bytes += block.count(b"\x00")
-                    block = block.replace(b"\x00", b"")
-                if not block.isascii():
-                    try:
-                        block.decode("utf-8")
-                    except UnicodeDecodeError:
-                        stats.invalid_utf8 = True
-                if mode:
-                    self._scan_structured(block, src, stats, clock)
-                else:
-                    self._scan_raw(block, src, stats, clock)
+                self.scan_block(block, mode, src, stats, clock)
         except Exception as exc:  # a reader bug must not lose the other sources
             stats.stop(f"reading failed: {type(exc).__name__}: {exc}")
             stats.errors.append({"kind": type(exc).__name__, "message": f"{src.label}: {exc}"})
@@ -226,6 +251,22 @@ class Scanner:
         if err:
             stats.notes.append(err.splitlines()[0][:300])
         return stats
+
+    def scan_block(self, block: bytes, mode: str | None, src: Source, stats: SourceStats, clock: "_Clock") -> None:
+        """One block of whole lines: counted, cleaned of NUL bytes, searched, its matches recorded."""
+        stats.lines += block.count(b"\n")
+        if b"\x00" in block:
+            stats.nul_bytes += block.count(b"\x00")
+            block = block.replace(b"\x00", b"")
+        if not block.isascii():
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError:
+                stats.invalid_utf8 = True
+        if mode:
+            self._scan_structured(block, src, stats, clock)
+        else:
+            self._scan_raw(block, src, stats, clock)
 
     def _scan_raw(self, block: bytes, src: Source, stats: SourceStats, clock: _Clock) -> None:
         """Confirm and record the candidate lines in file order, so that the clock only moves forward."""
@@ -370,14 +411,19 @@ class Scanner:
         if agg.folded is not None:
             self._fold(agg, p, groups, text, line)
         elif agg.count == 1 or groups != agg.raw_groups:
-            # the sample and its groups follow the latest distinct values: the current state
+            # the sample and its groups follow the latest distinct values: the current state.
+            # Texts are kept as read; redaction is applied once, when the results are made.
+            if agg.count == 1:
+                agg.head_groups = groups
+            else:
+                agg.changes += 1
             agg.raw_groups = groups
-            agg.sample = self.redact(text.strip()[:SAMPLE_CAP])
+            agg.sample = text.strip()[:SAMPLE_CAP]
             agg.level = line.level
-            agg.groups = {k: self.redact(v) for k, v in groups.items()}
-            for k, v in agg.groups.items():
+            agg.groups = groups
+            for k, v in groups.items():
                 seen = agg.values.setdefault(k, [])
-                if len(seen) < MAX_GROUP_VALUES and v not in seen:
+                if len(seen) < self.values_cap and v not in seen:
                     seen.append(v)
         if p.event:
             self._add_event(p, line, text, groups, src)
@@ -423,12 +469,12 @@ class Scanner:
                 v = groups.get(k)
                 seen = agg.values.setdefault(k, [])
                 if v is not None and len(seen) < MAX_GROUP_VALUES:
-                    seen.append(self.redact(v))
+                    seen.append(v)
         if agg.count == 1:
-            agg.sample = self.redact(text.strip()[:SAMPLE_CAP])
+            agg.sample = text.strip()[:SAMPLE_CAP]
             agg.level = line.level
             # the required groups are left out: they differ line by line (see matches())
-            agg.groups = {k: self.redact(v) for k, v in groups.items() if k not in p.require}
+            agg.groups = {k: v for k, v in groups.items() if k not in p.require}
 
     def _add_event(self, p: LogPattern, line: Line, text: str, groups: dict[str, Any], src: Source) -> None:
         prev = self._events[-1] if self._events else None
@@ -436,10 +482,11 @@ class Scanner:
             prev["count"] += 1
             prev["last"] = line.time
             return
+        self.events_added += 1
         self._events.append({
             "time": line.time, "ts": line.ts, "event": p.event, "playbook": p.playbook, "pattern": p.id,
-            "source": src.label, "message": self.redact(line.message.strip()[:SAMPLE_CAP]),
-            "groups": {k: self.redact(str(v)) for k, v in groups.items()}, "count": 1, "last": None,
+            "source": src.label, "message": line.message.strip()[:SAMPLE_CAP],
+            "groups": {k: str(v) for k, v in groups.items()}, "count": 1, "last": None,
         })
 
     # ------------------------------------------------------------------ results
@@ -459,8 +506,10 @@ class Scanner:
             m: dict[str, Any] = {
                 "playbook": p.playbook, "pattern": p.id, "log": p.log, "source": agg.source, "count": agg.count,
                 "first": agg.first, "last": agg.last, "first_ts": agg.first_ts, "last_ts": agg.last_ts,
-                "sample": agg.sample, "level": agg.level,
-                "groups": agg.groups, "values": agg.values, "benign": quiet_reason is not None,
+                "sample": self.redact(agg.sample), "level": agg.level,
+                "groups": {k: self.redact(v) for k, v in agg.groups.items()},
+                "values": {k: list(dict.fromkeys(self.redact(v) for v in vs)) for k, vs in agg.values.items()},
+                "benign": quiet_reason is not None,
             }
             if agg.folded is not None:
                 self._describe_fold(m, agg)
@@ -486,7 +535,7 @@ class Scanner:
         names = "/".join(p.require)
         m["folded"] = {"distinct": n, "more_than": agg.folded_more, "groups": list(p.require),
                        "kept_apart": MAX_DISTINCT}
-        m["sample"] = f"{agg.sample} [and {more} more distinct {names} value(s) like it, {agg.count} line(s)]"
+        m["sample"] = f"{m['sample']} [and {more} more distinct {names} value(s) like it, {agg.count} line(s)]"
         wanted = self._wanted.get(agg.idx) or {}
         for g in p.require:
             if g in wanted:  # folded lines never fit this node (those are kept apart)
@@ -501,7 +550,8 @@ class Scanner:
                 prev["count"] += e["count"]
                 prev["last"] = e["last"] or e["time"]
                 continue
-            merged.append(dict(e))
+            merged.append(dict(e, message=self.redact(e["message"]),
+                                 groups={k: self.redact(v) for k, v in e["groups"].items()}))
         merged = collapse_cycles(merged)
         for e in merged:
             e.pop("ts", None)
