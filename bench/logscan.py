@@ -113,7 +113,7 @@ def measure(argv: list[str], out: Path, env: dict[str, str]) -> dict[str, float]
             while not done.is_set():
                 total = 0
                 try:
-                    for p in [top] + top.children(recursive=True):
+                    for p in [top, *top.children(recursive=True)]:
                         total += p.memory_info().rss
                 except psutil.Error:
                     pass
@@ -142,7 +142,7 @@ def bench_size(size_mb: int, rounds: int, engines: list[str], ere: Path) -> None
     contenders = {"grep -E -c -f": ["grep", "-E", "-c", "-f", str(ere), str(log)]}
     for engine in engines:
         name = "pgdoctor logs" + ("" if engine == "auto" else f" --engine {engine}")
-        contenders[name] = pgdoctor + [str(log), "--format", "json", "--engine", engine, "--deadline", "3600"]
+        contenders[name] = [*pgdoctor, str(log), "--format", "json", "--engine", engine, "--deadline", "3600"]
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in contenders}
     outs = {n: DATA / f"out-{i}.txt" for i, n in enumerate(contenders)}
     for r in range(rounds):
@@ -159,7 +159,7 @@ def bench_size(size_mb: int, rounds: int, engines: list[str], ere: Path) -> None
     grep_walls = [x["wall"] for x in runs["grep -E -c -f"]]
     for name, xs in runs.items():
         wall = statistics.median(x["wall"] for x in xs)
-        ratio = statistics.median(x["wall"] / g for x, g in zip(xs, grep_walls))
+        ratio = statistics.median(x["wall"] / g for x, g in zip(xs, grep_walls, strict=False))
         line = (f"  {name:34} median {wall:7.2f} s ({size_mb * 1.048576 / wall:6.1f} MB/s)  "
                 f"cpu {statistics.median(x['cpu'] for x in xs):6.2f} s  "
                 f"peak RSS one process {max(x['rss_one'] for x in xs):4.0f} MB, "

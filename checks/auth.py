@@ -61,12 +61,12 @@ def replication_login(ctx: CheckContext) -> Verdict:
     if kind == "no-replication-privilege" or (role.get("exists") and role.get("rolreplication") is False):
         values["reason"] = "no-replication"
         return fail(f"role {user} on the leader {_where(login)} lacks the REPLICATION attribute: \"{server}\"",
-                    evidence=evidence + [f"pg_authid: {user} rolreplication={role.get('rolreplication')}"], values=values)
+                    evidence=[*evidence, f'pg_authid: {user} rolreplication={role.get("rolreplication")}'], values=values)
     if role.get("exists") is False or kind == "no-role":
         values["reason"] = "missing-role"
         return fail(f"role {user} does not exist on the leader {_where(login)}; the server answers \"{server}\". "
                     f"{path} names {user} in postgresql.authentication.replication",
-                    evidence=evidence + [f"pg_authid has no row for {user} (checked as {role.get('as')})"], values=values)
+                    evidence=[*evidence, f'pg_authid has no row for {user} (checked as {role.get("as")})'], values=values)
     if role.get("exists") and role.get("rolcanlogin") is False:
         values["reason"] = "nologin"
         return fail(f"role {user} on the leader {_where(login)} has NOLOGIN: \"{server}\"", evidence=evidence, values=values)
@@ -76,8 +76,7 @@ def replication_login(ctx: CheckContext) -> Verdict:
         return fail(f"wrong replication password: the password for {user} in {path} "
                     f"(postgresql.authentication.replication) is not the one of role {user} on the leader "
                     f"{_where(login)}{extra}; the server answers \"{server}\"",
-                    evidence=evidence + [f"pg_authid: {user} exists, LOGIN, REPLICATION, has password "
-                                         f"{role.get('has_password')}"], values=values)
+                    evidence=[*evidence, f'pg_authid: {user} exists, LOGIN, REPLICATION, has password ' f'{role.get("has_password")}'], values=values)
     return fail(f"{user} cannot log in to the leader {_where(login)}: \"{server}\" (wrong password or missing role; "
                 "the superuser could not check which)", evidence=evidence, values=values)
 

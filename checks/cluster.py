@@ -194,7 +194,7 @@ def rest_api(ctx: CheckContext) -> list[Verdict] | Verdict:
         hung, evidence = _hung_patroni(ctx, here)
         verdicts.append(fail(f"this node's ({ctx.node.name}) Patroni REST API at {url}/patroni does not answer ({what})"
                              + (f"; {hung}" if hung else ""),
-                             evidence=[f"GET {url}/patroni: {what}"] + evidence,
+                             evidence=[f"GET {url}/patroni: {what}", *evidence],
                              values={"member": ctx.node.name, "member_api_url": url, "hung": hung,
                                      "patroni_pid": (node_patroni(ctx.facts, ctx.node) or [{}])[0].get("pid")},
                              subject=ctx.node.name))

@@ -98,10 +98,9 @@ def postmaster_pid_stale(ctx: CheckContext) -> Verdict:
             return ok(f"postmaster.pid names pid {pid}, but a postmaster (pid {running[0]['pid']}) runs on {path}")
         return warn(f"{pidinfo.get('path')} names pid {pid}, which is not running: a postmaster on {path} "
                     "ended without a clean shutdown (crash, kill -9, power loss)",
-                    evidence=evidence + ["PostgreSQL normally replaces a lock file whose pid is dead; it refuses "
-                                         "if the old shared memory is still attached"], values=values)
+                    evidence=[*evidence, "PostgreSQL normally replaces a lock file whose pid is dead; it refuses " "if the old shared memory is still attached"], values=values)
     if not pidinfo.get("pid_is_postgres"):
         return fail(f"{pidinfo.get('path')} names pid {pid}, which now belongs to {pidinfo.get('pid_name')!r}, "
                     "not PostgreSQL; PostgreSQL will refuse to start (\"lock file already exists\")",
-                    evidence=evidence + [f"pid {pid}: {' '.join(pidinfo.get('pid_cmdline') or [])}"], values=values)
+                    evidence=[*evidence, f"pid {pid}: {' '.join(pidinfo.get('pid_cmdline') or [])}"], values=values)
     return ok(f"postmaster.pid names pid {pid}, a running PostgreSQL")

@@ -66,8 +66,7 @@ def member_down(ctx: CheckContext) -> list[Verdict] | Verdict:
                   "sync_emptied": sync_emptied, "is_here": d.name == ctx.node.name,
                   "member_log_dir": ctx.facts.get("logs.found.postgres_log_dir") if d.name == ctx.node.name else None}
         status = fail if (no_candidate or sync_emptied) else warn
-        out.append(status(summary, evidence=d.evidence + [f"failover candidates now: {', '.join(up) or 'none'}",
-                                                           f"writes: {rep.writes.text}"],
+        out.append(status(summary, evidence=[*d.evidence, f"failover candidates now: {', '.join(up) or 'none'}", f"writes: {rep.writes.text}"],
                           values=values, subject=d.name))
     return out
 

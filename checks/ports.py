@@ -11,7 +11,6 @@ from doctor.model.processes import describe, node_patroni, postmaster_is_patroni
 from doctor.model.resolved import node_data_dir
 
 
-
 def _overlaps(listen_addr: str, wanted: list[str]) -> bool:
     if listen_addr in WILDCARDS or not wanted:
         return True

@@ -254,7 +254,7 @@ def connect_addresses(ctx: CheckContext) -> Verdict:
     if bad:
         return fail(f"{ctx.node.config_path}: {', '.join(bad)} cannot be reached from the peers "
                     f"({', '.join(remote[:3])}); use this host's own address",
-                    values={"problems": bad + [f"peers {', '.join(remote[:3])} are on other hosts"]})
+                    values={"problems": [*bad, f"peers {', '.join(remote[:3])} are on other hosts"]})
     return ok(f"connect addresses are not loopback; peers {', '.join(remote[:3])} can reach them")
 
 
@@ -398,9 +398,7 @@ def peers(ctx: CheckContext) -> list[Verdict] | Verdict:
             if res == "connected":
                 continue
             if res == "refused":
-                if r["role"] == "etcd" and p.get("etcd_expected"):
-                    bad.append(r)
-                elif r["role"] != "etcd" and p.get("running_member"):
+                if (r["role"] == "etcd" and p.get("etcd_expected")) or (r["role"] != "etcd" and p.get("running_member")):
                     bad.append(r)
                 else:
                     notes.append(f"{port} ({r['role']}) refused: reachable, nothing listens yet"
@@ -411,7 +409,7 @@ def peers(ctx: CheckContext) -> list[Verdict] | Verdict:
                 if res == "timeout":
                     dropped.append(r)
         summary = f"peer {label}: " + ", ".join(parts)
-        evidence = [f"from: {', '.join(p.get('sources') or [])}"] + notes
+        evidence = [f"from: {', '.join(p.get('sources') or [])}", *notes]
         if bad:
             why = []
             for r in bad:

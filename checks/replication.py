@@ -15,8 +15,8 @@ from doctor.fixquote import shell_join
 from doctor.model import model_of
 from doctor.model.health import pg_connection
 from doctor.model.patroni_rules import ReplicationSettings
-from doctor.model.replication import ReplicationState
 from doctor.model.problems import DEFAULT_SLOT_RETAINED_BYTES, lag_problems, not_streaming, slot_problems
+from doctor.model.replication import ReplicationState
 from doctor.model.rows import MemberRow
 from doctor.units import human_bytes, human_seconds
 

@@ -19,8 +19,9 @@ import os
 import re
 import shutil
 import socket
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 Problem = tuple[str, str]  # (dotted path, what is wrong)
 
@@ -98,20 +99,20 @@ def parse_bool(value: Any) -> bool | None:
 class Rule:
     """One constraint on a value; ``judge`` yields the problems under ``path``."""
 
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         raise NotImplementedError
 
 
 @dataclass
 class Str(Rule):
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not isinstance(value, str):
             yield path, f"must be a string (it is {_shown(path, value)})"
 
 
 @dataclass
 class Bool(Rule):
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not isinstance(value, bool):
             yield path, f"must be true or false (it is {_shown(path, value)})"
 
@@ -126,7 +127,7 @@ class Int(Rule):
     base_unit: str | None = None
     aligned: int | None = None
 
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if self.strict and not isinstance(value, int):
             yield path, f"must be an integer (it is {_shown(path, value)})"
             return
@@ -145,7 +146,7 @@ class Enum(Rule):
     values: tuple[str, ...]
     case_sensitive: bool = True
 
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         allowed = self.values if self.case_sensitive else tuple(v.lower() for v in self.values)
         probe = value if self.case_sensitive or not isinstance(value, str) else value.lower()
         if not isinstance(value, str) or probe not in allowed:
@@ -159,7 +160,7 @@ class ListOf(Rule):
     item: Rule
     allow_empty: bool = False
 
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not isinstance(value, list):
             yield path, f"must be a list (it is {_shown(path, value)})"
             return
@@ -176,7 +177,7 @@ class AnyOf(Rule):
     rules: tuple[Rule, ...]
     wanted: str
 
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         results = [list(rule.judge(value, path, ctx)) for rule in self.rules]
         if any(not r for r in results):
             return
@@ -207,7 +208,7 @@ class Map(Rule):
     one_of: tuple[tuple[str, ...], ...] = ()
     at_most_one: tuple[tuple[str, ...], ...] = ()
 
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not isinstance(value, dict):
             yield path, f"must be a mapping of keys (it is {_shown(path, value)})"
             return
@@ -281,7 +282,7 @@ class HostPort(Rule):
     multiple: bool = False
     connect: bool = False
 
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not isinstance(value, str):
             yield path, f"must be a string host:port (it is {_shown(path, value)})"
             return
@@ -314,7 +315,7 @@ class HostPort(Rule):
 class ConnectAddress(Rule):
     """host:port other members connect to: never a loopback or wildcard spelling."""
 
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not isinstance(value, str):
             yield path, f"must be a string host:port (it is {_shown(path, value)})"
             return
@@ -335,7 +336,7 @@ class HostList(AnyOf):
 
 
 class _CommaHosts(Rule):
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not isinstance(value, str):
             yield path, f"must be a string (it is {_shown(path, value)})"
             return
@@ -345,19 +346,19 @@ class _CommaHosts(Rule):
 
 # -- values with a rule of their own ------------------------------------------------------------
 class SyncMode(Rule):
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not (isinstance(value, str) and value.lower() == "quorum") and parse_bool(value) is None:
             yield path, f"must be on, off or quorum (it is {_shown(path, value)})"
 
 
 class WatchdogMode(Rule):
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not isinstance(value, (str, bool)) or value not in (False, "off", "automatic", "required"):
             yield path, f"must be off, automatic or required (it is {_shown(path, value)})"
 
 
 class LogFormat(Rule):
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if isinstance(value, str):
             return
         if not isinstance(value, list):
@@ -370,7 +371,7 @@ class LogFormat(Rule):
 
 
 class DataDir(Rule):
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not isinstance(value, str):
             yield path, f"must be a string path (it is {_shown(path, value)})"
         elif not value:
@@ -380,7 +381,7 @@ class DataDir(Rule):
 class BinDir(Rule):
     """The server programs must be in bin_dir (or on $PATH when it is empty); judged only on the host."""
 
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not isinstance(value, str) or ctx.host is None:
             return  # Patroni does not judge a bin_dir that is not a string either
         if value and not ctx.host.exists(value):
@@ -395,7 +396,7 @@ class BinDir(Rule):
 
 
 class BinName(Rule):
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         if not isinstance(value, str):
             yield path, f"must be a string (it is {_shown(path, value)})"
         elif not value:
@@ -406,7 +407,7 @@ class BinName(Rule):
 
 @dataclass
 class IpAddress(Rule):
-    def judge(self, value: Any, path: str, ctx: "_Context") -> Iterator[Problem]:
+    def judge(self, value: Any, path: str, ctx: _Context) -> Iterator[Problem]:
         try:
             ipaddress.ip_address(value)
         except ValueError:
@@ -522,7 +523,7 @@ SCHEMA = Map(
             proxy_address=opt(ConnectAddress()),
             authentication=Map(fields(replication=USER, superuser=USER, rewind=opt(USER))),
             data_dir=DataDir(),
-            bin_name=opt(Map(fields(**{b: opt(BinName()) for b in PG_BINARIES + ("pg_rewind",)}))),
+            bin_name=opt(Map(fields(**{b: opt(BinName()) for b in (*PG_BINARIES, "pg_rewind")}))),
             bin_dir=opt(BinDir(), default=""),
             parameters=opt(Map(fields(unix_socket_directories=opt(STR)))),
             pg_hba=opt(ListOf(STR)), pg_ident=opt(ListOf(STR)),

@@ -10,9 +10,10 @@ What the findings mean is ``doctor.diagnosis``'s job.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from importlib import metadata
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from doctor.facts import Facts
 from doctor.model.node import NodeView

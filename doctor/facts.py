@@ -8,8 +8,9 @@ object or a secret.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 # Bumped only when a field changes meaning or goes away. Added fields (e.g. the resolved paths
 # config.realpath, system.datadir.realpath) keep version 1: readers treat them as optional.
@@ -180,7 +181,7 @@ class Facts:
         path.write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
-    def from_json(cls, text: str) -> "Facts":
+    def from_json(cls, text: str) -> Facts:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 DEFAULT_ETCD = "http://127.0.0.1:2379"
 _PLAIN = re.compile(r"[A-Za-z0-9_./:@%+=,]{1,255}")

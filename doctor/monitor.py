@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import nagiosplugin
 
@@ -115,7 +116,7 @@ def service(name: str) -> Callable[[ServiceFn], ServiceFn]:
 
 # ------------------------------------------------------------------------------ facts the services read
 
-def _body(report: "Report", path: str) -> Any:
+def _body(report: Report, path: str) -> Any:
     answer = report.facts.dict_at(path) or {}
     if answer.get("status") != 200:
         err = answer.get("error") or {}
@@ -124,21 +125,21 @@ def _body(report: "Report", path: str) -> Any:
     return answer.get("body")
 
 
-def cluster_body(report: "Report") -> dict[str, Any]:
+def cluster_body(report: Report) -> dict[str, Any]:
     body = _body(report, "patroni_api.cluster")
     if not isinstance(body, dict):
         raise Unknown("/cluster answered no JSON object")
     return body
 
 
-def node_body(report: "Report") -> dict[str, Any]:
+def node_body(report: Report) -> dict[str, Any]:
     body = _body(report, "patroni_api.patroni")
     if not isinstance(body, dict):
         raise Unknown("/patroni answered no JSON object")
     return body
 
 
-def detailed_states(report: "Report") -> bool:
+def detailed_states(report: Report) -> bool:
     """Patroni 3.0.4 and later report replicas as 'streaming' / 'in archive recovery'."""
     try:
         version = str(node_body(report).get("patroni", {}).get("version") or "0")
@@ -164,7 +165,7 @@ def _lag_bytes(text: str | None) -> int | None:
 # ------------------------------------------------------------------------------ cluster services
 
 @service("cluster_node_count")
-def cluster_node_count(report: "Report", a: Args):
+def cluster_node_count(report: Report, a: Args):
     members = cluster_body(report).get("members") or []
     detailed = detailed_states(report)
     healthy = 0
@@ -175,7 +176,7 @@ def cluster_node_count(report: "Report", a: Args):
         roles[_rate(role)] = roles.get(_rate(role), 0) + 1
         states[_rate(state)] = states.get(_rate(state), 0) + 1
         if (role == "leader" and state == "running") or (
-                role in ("standby_leader",) + REPLICA_ROLES and state == ("streaming" if detailed else "running")):
+                role in ("standby_leader", *REPLICA_ROLES) and state == ("streaming" if detailed else "running")):
             healthy += 1
     metrics = [Metric("members", len(members), a.warning, a.critical),
                Metric("healthy_members", healthy, a.healthy_warning, a.healthy_critical)]
@@ -185,7 +186,7 @@ def cluster_node_count(report: "Report", a: Args):
 
 
 @service("cluster_has_leader")
-def cluster_has_leader(report: "Report", a: Args):
+def cluster_has_leader(report: Report, a: Args):
     detailed = detailed_states(report)
     leader = standby = arc = False
     for m in cluster_body(report).get("members") or []:
@@ -206,7 +207,7 @@ def cluster_has_leader(report: "Report", a: Args):
 
 
 @service("cluster_has_replica")
-def cluster_has_replica(report: "Report", a: Args):
+def cluster_has_replica(report: Report, a: Args):
     body = cluster_body(report)
     detailed = detailed_states(report)
     max_lag = _lag_bytes(a.max_lag)
@@ -235,14 +236,12 @@ def cluster_has_replica(report: "Report", a: Args):
             healthy += 1
         else:
             unhealthy += 1
-    metrics = [Metric("healthy_replica", healthy, a.warning, a.critical),
-               Metric("sync_replica", sync, a.sync_warning, a.sync_critical),
-               Metric("unhealthy_replica", unhealthy)] + per
+    metrics = [Metric("healthy_replica", healthy, a.warning, a.critical), Metric("sync_replica", sync, a.sync_warning, a.sync_critical), Metric("unhealthy_replica", unhealthy), *per]
     return metrics, None, None
 
 
 @service("cluster_config_has_changed")
-def cluster_config_has_changed(report: "Report", a: Args):
+def cluster_config_has_changed(report: Report, a: Args):
     if (a.config_hash is None) == (a.state_file is None):
         raise UsageError("Either --hash or --state-file should be provided for this service")
     body = _body(report, "patroni_api.config")
@@ -260,13 +259,13 @@ def cluster_config_has_changed(report: "Report", a: Args):
 
 
 @service("cluster_is_in_maintenance")
-def cluster_is_in_maintenance(report: "Report", a: Args):
+def cluster_is_in_maintenance(report: Report, a: Args):
     paused = bool(cluster_body(report).get("pause"))
     return [Metric("is_in_maintenance", int(paused), None, "0:0")], None, None
 
 
 @service("cluster_has_scheduled_action")
-def cluster_has_scheduled_action(report: "Report", a: Args):
+def cluster_has_scheduled_action(report: Report, a: Args):
     body = cluster_body(report)
     switchover = int("scheduled_switchover" in body)
     restarts = sum(1 for m in body.get("members") or [] if "scheduled_restart" in m)
@@ -276,7 +275,7 @@ def cluster_has_scheduled_action(report: "Report", a: Args):
 
 # ------------------------------------------------------------------------------ node services
 
-def _holds_lock(report: "Report", body: dict[str, Any]) -> bool:
+def _holds_lock(report: Report, body: dict[str, Any]) -> bool:
     me = report.facts.get("patroni_api.name") or (body.get("patroni") or {}).get("name")
     leader = report.facts.dcs_leader
     if leader is not None and me:
@@ -285,7 +284,7 @@ def _holds_lock(report: "Report", body: dict[str, Any]) -> bool:
 
 
 @service("node_is_primary")
-def node_is_primary(report: "Report", a: Args):
+def node_is_primary(report: Report, a: Args):
     body = node_body(report)
     ok = body.get("role") in ("primary", "master") and body.get("state") == "running" and _holds_lock(report, body)
     return ([Metric("is_primary", int(ok), None, "@0:0")], "This node is the primary with the leader lock.",
@@ -293,7 +292,7 @@ def node_is_primary(report: "Report", a: Args):
 
 
 @service("node_is_leader")
-def node_is_leader(report: "Report", a: Args):
+def node_is_leader(report: Report, a: Args):
     body = node_body(report)
     roles = ("standby_leader",) if a.is_standby_leader else ("primary", "master", "standby_leader")
     ok = body.get("role") in roles and body.get("state") == "running" and _holds_lock(report, body)
@@ -302,7 +301,7 @@ def node_is_leader(report: "Report", a: Args):
 
 
 @service("node_is_replica")
-def node_is_replica(report: "Report", a: Args):
+def node_is_replica(report: Report, a: Args):
     if a.is_sync and a.max_lag is not None:
         raise UsageError("--is-sync and --max-lag cannot be provided at the same time for this service")
     if a.is_sync and a.is_async:
@@ -331,7 +330,7 @@ def node_is_replica(report: "Report", a: Args):
 
 
 @service("node_is_alive")
-def node_is_alive(report: "Report", a: Args):
+def node_is_alive(report: Report, a: Args):
     answer = report.facts.dict_at("patroni_api.patroni") or {}
     alive = answer.get("status") == 200
     return ([Metric("is_alive", int(alive), None, "@0:0")], "This node is alive (patroni is running).",
@@ -339,14 +338,14 @@ def node_is_alive(report: "Report", a: Args):
 
 
 @service("node_is_pending_restart")
-def node_is_pending_restart(report: "Report", a: Args):
+def node_is_pending_restart(report: Report, a: Args):
     pending = bool(node_body(report).get("pending_restart"))
     return ([Metric("is_pending_restart", int(pending), None, "0:0")],
             "This node doesn't have the pending restart flag.", "This node has the pending restart flag.")
 
 
 @service("node_tl_has_changed")
-def node_tl_has_changed(report: "Report", a: Args):
+def node_tl_has_changed(report: Report, a: Args):
     if (a.timeline is None) == (a.state_file is None):
         raise UsageError("Either --timeline or --state-file should be provided for this service")
     new = node_body(report).get("timeline")
@@ -364,7 +363,7 @@ def node_tl_has_changed(report: "Report", a: Args):
 
 
 @service("node_patroni_version")
-def node_patroni_version(report: "Report", a: Args):
+def node_patroni_version(report: Report, a: Args):
     if not a.patroni_version:
         raise UsageError("--patroni-version is required for this service")
     version = (node_body(report).get("patroni") or {}).get("version")
@@ -375,7 +374,7 @@ def node_patroni_version(report: "Report", a: Args):
 # ------------------------------------------------------------------------------ the whole diagnosis
 
 @service("pgdoctor")
-def whole_diagnosis(report: "Report", a: Args):
+def whole_diagnosis(report: Report, a: Args):
     d = report.as_dict()
     counts = d["counts"]
     by_sev: dict[str, int] = {}
@@ -388,11 +387,11 @@ def whole_diagnosis(report: "Report", a: Args):
     return metrics, "no problem found", f"{len(report.diagnoses)} problem(s): {names}"
 
 
-def state_of_report(report: "Report") -> int:
+def state_of_report(report: Report) -> int:
     return {0: 0, 1: 1, 2: 2}.get(report.exit_code, 3)
 
 
-def evaluate(name: str, report: "Report", args: Args) -> Outcome:
+def evaluate(name: str, report: Report, args: Args) -> Outcome:
     """One service's outcome: the worst state of its metrics (or the diagnosis' verdict for ``pgdoctor``)."""
     fn = SERVICES.get(name)
     if fn is None:

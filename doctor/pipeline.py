@@ -10,17 +10,18 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import socket
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from doctor import __version__
 from doctor.collect import CollectContext, CollectOptions, run_collectors
 from doctor.collect.config import apply_env_overrides, discover_config_path, load_config, require_patroni_config
 from doctor.collect.deadline import Deadline
-from doctor.diagnosis import RECENT_LOG_SECONDS, Diagnosis, diagnose, verdict_of
-from doctor.engine import CheckContext, Finding, known_ids, load_checks, run_checks
 from doctor.config_schema import Host as SchemaHost
 from doctor.config_schema import config_problems
+from doctor.diagnosis import RECENT_LOG_SECONDS, Diagnosis, diagnose, verdict_of
+from doctor.engine import CheckContext, Finding, known_ids, load_checks, run_checks
 from doctor.facts import FACTS_VERSION, Facts
 from doctor.model import model_of
 from doctor.model.node import NodeView

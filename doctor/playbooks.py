@@ -186,7 +186,7 @@ def load_playbooks(extra_dirs: list[str] | None = None) -> dict[str, Playbook]:
     and for the diagnosis, and parsing ~40 files with their regexes costs ~0.1 s.
     """
     env_dirs = [d for d in os.environ.get("PGDOCTOR_PLAYBOOKS", "").split(os.pathsep) if d]
-    dirs = (str(builtin_dir()),) + tuple(env_dirs + list(extra_dirs or []))
+    dirs = (str(builtin_dir()), *tuple(env_dirs + list(extra_dirs or [])))
     return dict(_load_dirs(dirs))
 
 

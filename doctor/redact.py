@@ -32,7 +32,8 @@ import os
 import re
 import shlex
 from collections import Counter
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import yaml
 

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from catalogue_pgmessages import INTERNAL, TOOL_EXCLUDE, binary_strings, in_domain, mo_msgids  # noqa: E402
 from catalogue_pysource import PyMessage, package_messages, state_messages  # noqa: E402
+
 from doctor.logscan.catalogue import CATALOGUE_DIR, Message, write_tsv  # noqa: E402
 
 # The latest release of each series is read: it holds the series' final wording.

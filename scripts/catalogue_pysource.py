@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 LEVELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARNING", "warn": "WARNING", "error": "ERROR",
           "exception": "ERROR", "critical": "CRITICAL", "fatal": "CRITICAL"}
@@ -199,10 +199,8 @@ def state_messages(path: Path, module: str) -> Iterator[PyMessage]:
     tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
     for node in ast.walk(tree):
         exprs: list[ast.expr] = []
-        if isinstance(node, ast.Return) and node.value is not None:
-            exprs.append(node.value)
-        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in _STATE_NAMES
-                                                  for t in node.targets):
+        if (isinstance(node, ast.Return) and node.value is not None) or (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in _STATE_NAMES
+                                                  for t in node.targets)):
             exprs.append(node.value)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                 isinstance(node.func.value, ast.Name) and node.func.value.id == "self":

@@ -21,8 +21,9 @@ import shutil
 import stat
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from doctor.collect.command import failure_message, run_command
 from doctor.collect.deadline import Deadline

@@ -17,12 +17,14 @@ copy in a log is caught; FIFOs and devices are never opened for reading.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from doctor.bundle.safefile import Missing, Refused, read_regular
 
@@ -55,10 +57,8 @@ def candidates(config: dict[str, Any] | None, env: Mapping[str, str], pg_user: s
     if env.get(PGPASS_ENV):
         found.append(PgpassCandidate(env[PGPASS_ENV], f"${PGPASS_ENV}"))
     found.append(PgpassCandidate(os.path.expanduser("~/.pgpass"), "~/.pgpass"))
-    try:
+    with contextlib.suppress(KeyError):
         found.append(PgpassCandidate(os.path.join(pwd.getpwnam(pg_user).pw_dir, ".pgpass"), f"{pg_user}'s ~/.pgpass"))
-    except KeyError:
-        pass
     seen: set[str] = set()
     out = []
     for c in found:

@@ -11,11 +11,13 @@ and JSON-escaped forms, and redacts again if one is still there.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from doctor.bundle import pgpass
 from doctor.collect.config import apply_env_overrides, parse_config
 from doctor.redact import Redactor, collect_secrets
+
 
 def prime(redactor: Redactor, config_text: str | None, env: Mapping[str, str],
           pg_user: str = "postgres") -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ fatal: the bundle is most needed when things are broken.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import io
@@ -20,15 +21,15 @@ import stat
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from doctor import __version__
-from doctor.bundle import BundleError
+from doctor.bundle import BundleError, pgpass
 from doctor.bundle import host as host_facts
 from doctor.bundle import logs as bundle_logs
-from doctor.bundle import pgpass
 from doctor.bundle.redaction import gate, prime
 from doctor.bundle.safefile import Refused, read_regular
 from doctor.collect import CollectOptions
@@ -134,7 +135,7 @@ def split_facts(facts: Facts) -> dict[str, Any]:
     for domain, value in facts.data.items():
         if domain in NOT_SPLIT or value is None:
             continue
-        if isinstance(value, dict) and not (set(value) == {"error"}):
+        if isinstance(value, dict) and set(value) != {"error"}:
             overview = {k: v for k, v in value.items() if not isinstance(v, (dict, list))}
             if overview:
                 files[f"{domain}/overview.json"] = overview
@@ -253,10 +254,8 @@ def _pack(path: Path, top: str, files: dict[str, bytes], when: float) -> None:
         os.replace(tmp, path)
         os.chmod(path, 0o600)
     except OSError as exc:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise BundleError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 

@@ -19,8 +19,9 @@ import dataclasses
 import graphlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from doctor.collect.deadline import GRACE, Deadline
 from doctor.errors import error_data
@@ -49,7 +50,7 @@ class CollectOptions:
 class Upstream:
     """The results of the collectors one collector declared with ``after``; empty outside the runner."""
 
-    def __init__(self, domain: str = "", after: tuple[str, ...] = (), board: "_Board | None" = None) -> None:
+    def __init__(self, domain: str = "", after: tuple[str, ...] = (), board: _Board | None = None) -> None:
         self.domain, self.after, self._board = domain, after, board
 
     def result(self, name: str) -> dict[str, Any]:
@@ -205,7 +206,7 @@ def run_collectors(
         t = threading.Thread(target=_run, args=(c,), name=f"collect-{c.domain}", daemon=True)
         t.start()
         threads.append((c, t))
-    for c, t in threads:
+    for _c, t in threads:
         t.join(run.remaining())
     with board.lock:
         results = dict(board.results)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def parallel(calls: dict[str, Callable[[], Any]], budget: float, on_timeout: Callable[[str], Any]) -> dict[str, Any]:

@@ -20,8 +20,9 @@ deadline inside its parent's, so that a dependant can tell when to stop waiting 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 # (T, seconds left) -> seconds for one named share. The result is then capped by what is left.
 SHARES: dict[str, Callable[[float, float], float]] = {
@@ -51,7 +52,7 @@ class Deadline:
 
     @classmethod
     def for_command(cls, timeout: float, command: str = "run",
-                    clock: Callable[[], float] = time.monotonic) -> "Deadline":
+                    clock: Callable[[], float] = time.monotonic) -> Deadline:
         """The budget of one command: the collection, plus the bundle's own gathering for ``bundle``."""
         t = max(0.1, float(timeout))
         total = SHARES["collect"](t, 0.0) + (SHARES["bundle"](t, 0.0) if command == "bundle" else 0.0)
@@ -69,7 +70,7 @@ class Deadline:
         left = self.remaining()
         return max(FLOOR, min(SHARES[name](self.timeout, left), left))
 
-    def sub(self, name: str) -> "Deadline":
+    def sub(self, name: str) -> Deadline:
         """A phase's own deadline: its share from now, and never later than this one."""
         now = self.clock()
         left = max(0.0, self.end - now)

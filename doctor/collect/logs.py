@@ -8,7 +8,8 @@ counted matches, a timeline of events and what was read (or why not) in facts["l
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from doctor.collect import CollectContext, collector
 from doctor.logscan import mark_ages, patterns_from

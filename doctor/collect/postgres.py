@@ -118,7 +118,7 @@ def query_rows(conn: psycopg.Connection, sql: str, params: Any = None) -> list[d
     cur = conn.execute(sql, params)
     cols = [c.name for c in cur.description or []]
     return [{k: (str(v) if v is not None and not isinstance(v, (int, float, bool, str, list)) else v)
-             for k, v in zip(cols, row)} for row in cur.fetchall()]
+             for k, v in zip(cols, row, strict=False)} for row in cur.fetchall()]
 
 
 QUERIES: dict[str, str] = {

@@ -19,7 +19,7 @@ import psycopg
 
 from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
-from doctor.collect.postgres import credentials, query_rows, server_error, conninfo
+from doctor.collect.postgres import conninfo, credentials, query_rows, server_error
 from doctor.model.node import WILDCARDS, NodeView
 
 SETTINGS = ("synchronous_standby_names", "synchronous_commit", "max_slot_wal_keep_size", "wal_keep_size",

@@ -16,9 +16,11 @@ and by the command's deadline.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -153,10 +155,8 @@ def round_trip(leader: str, targets: dict[str, tuple[str, int]], user: str, pass
         return out
     finally:
         for c in conns.values():
-            try:
+            with contextlib.suppress(psycopg.Error):
                 c.close()
-            except psycopg.Error:
-                pass
 
 
 @collector("roundtrip", profiles=("verify",), after=("dcs",))

@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from doctor.commands.options import ConfigOpt, DeadlineOpt, Format, FormatOpt, OutputOpt, PgUserOpt, PlaybooksOpt, TimeoutOpt
+from doctor.commands.options import (
+    ConfigOpt,
+    DeadlineOpt,
+    Format,
+    FormatOpt,
+    OutputOpt,
+    PgUserOpt,
+    PlaybooksOpt,
+    TimeoutOpt,
+)
 from doctor.errors import UsageError
-from doctor.logscan.deadline import deadline_after
 from doctor.filekind import refuse_special
+from doctor.logscan.deadline import deadline_after
 
 
 def bundle(
-    config: Optional[str] = ConfigOpt,
-    output: Optional[str] = typer.Option(None, "-o", "--output", help="Bundle file (or a directory for it); "
+    config: str | None = ConfigOpt,
+    output: str | None = typer.Option(None, "-o", "--output", help="Bundle file (or a directory for it); "
                                          "default: ./pgdoctor-bundle-<scope>-<member>-<time>.tar.gz"),
     since: str = typer.Option("24h", "--since", help="Logs written within this time (e.g. 2h, 1d)."),
     max_log_mb: float = typer.Option(40, "--max-log-mb", min=0, help="Cap on the logs kept, in MB before "
                                      "compression; the newest lines are kept."),
     timeout: float = TimeoutOpt,
-    pg_user: Optional[str] = PgUserOpt,
-    log_file: Optional[list[str]] = typer.Option(None, "--log-file", help="Also include this log file (repeatable)."),
+    pg_user: str | None = PgUserOpt,
+    log_file: list[str] | None = typer.Option(None, "--log-file", help="Also include this log file (repeatable)."),
     deadline: float = DeadlineOpt,
 ) -> None:
     """Write a support bundle: facts, report, redacted config, logs, DCS, REST API, PostgreSQL and system facts.
@@ -73,8 +81,8 @@ def analyze(
     bundle_path: str = typer.Argument(..., metavar="BUNDLE", help="A bundle written by `pgdoctor bundle` "
                                       "(or a facts.json)."),
     format: Format = FormatOpt,
-    output: Optional[Path] = OutputOpt,
-    playbooks: Optional[list[str]] = PlaybooksOpt,
+    output: Path | None = OutputOpt,
+    playbooks: list[str] | None = PlaybooksOpt,
     deadline: float = DeadlineOpt,
 ) -> None:
     """Diagnose a bundle on any machine: the same checks and playbooks, from the bundle alone.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
 
 import typer
 
@@ -28,6 +27,7 @@ def list_checks(
         sys.stdout.write(render_json({"checks": rows, "playbooks": sorted(books)}))
         return
     from rich.table import Table
+
     from doctor.render.console import make_console
     table = Table(show_edge=False, box=None)
     for col in ("check", "problem id", "profiles", "what it checks"):
@@ -43,7 +43,7 @@ def list_checks(
 
 def explain(
     problem_id: str = typer.Argument(..., help="A problem id, e.g. datadir-permissions (see: pgdoctor checks)."),
-    config: Optional[str] = typer.Option(None, "-c", "--config-file", help="Fill the fix with this node's values."),
+    config: str | None = typer.Option(None, "-c", "--config-file", help="Fill the fix with this node's values."),
 ) -> None:
     """Show a playbook: symptoms, cause, fix and how to verify, for one problem id."""
     from doctor.model.node import NodeView

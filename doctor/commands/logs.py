@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -70,14 +70,14 @@ def nothing_read(files: list[str], units: list[str], sources: list[dict[str, Any
 
 
 def logs_command(
-    files: Optional[list[str]] = typer.Argument(None, help="Log files (plain, .gz, rotated .1), directories, or - for stdin."),
-    unit: Optional[list[str]] = typer.Option(None, "--unit", "-u", help="Read this systemd unit's journal (repeatable), e.g. patroni."),
-    since: Optional[str] = typer.Option(None, "--since", help="Only lines from this far back (2h) or since this time ('2024-08-28 19:00')."),
-    until: Optional[str] = typer.Option(None, "--until", help="Only lines up to this time (or this long ago)."),
+    files: list[str] | None = typer.Argument(None, help="Log files (plain, .gz, rotated .1), directories, or - for stdin."),
+    unit: list[str] | None = typer.Option(None, "--unit", "-u", help="Read this systemd unit's journal (repeatable), e.g. patroni."),
+    since: str | None = typer.Option(None, "--since", help="Only lines from this far back (2h) or since this time ('2024-08-28 19:00')."),
+    until: str | None = typer.Option(None, "--until", help="Only lines up to this time (or this long ago)."),
     format: Format = FormatOpt,
-    output: Optional[Path] = OutputOpt,
-    config: Optional[str] = typer.Option(None, "-c", "--config-file", help="The node's patroni.yml, to fill the fixes with its values."),
-    playbooks: Optional[list[str]] = PlaybooksOpt,
+    output: Path | None = OutputOpt,
+    config: str | None = typer.Option(None, "-c", "--config-file", help="The node's patroni.yml, to fill the fixes with its values."),
+    playbooks: list[str] | None = PlaybooksOpt,
     engine: str = typer.Option("auto", "--engine", help="Pattern engine: auto, hyperscan or re (the pure-Python fallback)."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds allowed for each journalctl call."),
     deadline: float = DeadlineOpt,

@@ -9,7 +9,6 @@ same report as a textfile for node_exporter instead of a Nagios line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -21,30 +20,30 @@ SERVICE_HELP = ("cluster_config_has_changed, cluster_has_leader, cluster_has_rep
 
 
 def monitor(
-    service: Optional[str] = typer.Argument(None, help=f"The service: {SERVICE_HELP}.", show_default=False),
-    config: Optional[str] = ConfigOpt,
-    warning: Optional[str] = typer.Option(None, "-w", "--warning", help="Warning range (Nagios syntax: 2:, @0:0, ~:5)."),
-    critical: Optional[str] = typer.Option(None, "--critical", help="Critical range (Nagios syntax). check_patroni's -c; "
+    service: str | None = typer.Argument(None, help=f"The service: {SERVICE_HELP}.", show_default=False),
+    config: str | None = ConfigOpt,
+    warning: str | None = typer.Option(None, "-w", "--warning", help="Warning range (Nagios syntax: 2:, @0:0, ~:5)."),
+    critical: str | None = typer.Option(None, "--critical", help="Critical range (Nagios syntax). check_patroni's -c; "
                                            "here -c is the config file, as in every pgdoctor command."),
-    healthy_warning: Optional[str] = typer.Option(None, "--healthy-warning", help="cluster_node_count: warning range of healthy members."),
-    healthy_critical: Optional[str] = typer.Option(None, "--healthy-critical", help="cluster_node_count: critical range of healthy members."),
-    sync_warning: Optional[str] = typer.Option(None, "--sync-warning", help="cluster_has_replica: warning range of synchronous replicas."),
-    sync_critical: Optional[str] = typer.Option(None, "--sync-critical", help="cluster_has_replica: critical range of synchronous replicas."),
+    healthy_warning: str | None = typer.Option(None, "--healthy-warning", help="cluster_node_count: warning range of healthy members."),
+    healthy_critical: str | None = typer.Option(None, "--healthy-critical", help="cluster_node_count: critical range of healthy members."),
+    sync_warning: str | None = typer.Option(None, "--sync-warning", help="cluster_has_replica: warning range of synchronous replicas."),
+    sync_critical: str | None = typer.Option(None, "--sync-critical", help="cluster_has_replica: critical range of synchronous replicas."),
     sync_type: str = typer.Option("any", "--sync-type", help="any, sync or quorum: which standbys count as synchronous."),
-    max_lag: Optional[str] = typer.Option(None, "--max-lag", help="Lag above which a replica is unhealthy (1MB, 1048576)."),
+    max_lag: str | None = typer.Option(None, "--max-lag", help="Lag above which a replica is unhealthy (1MB, 1048576)."),
     is_sync: bool = typer.Option(False, "--is-sync", help="node_is_replica: the node must be a synchronous standby."),
     is_async: bool = typer.Option(False, "--is-async", help="node_is_replica: the node must be an asynchronous replica."),
     is_standby_leader: bool = typer.Option(False, "--is-standby-leader", help="node_is_leader: a standby leader."),
-    config_hash: Optional[str] = typer.Option(None, "--hash", help="cluster_config_has_changed: the expected hash."),
-    timeline: Optional[str] = typer.Option(None, "--timeline", help="node_tl_has_changed: the expected timeline."),
-    state_file: Optional[Path] = typer.Option(None, "--state-file", help="Where a stateful service keeps the last hash "
+    config_hash: str | None = typer.Option(None, "--hash", help="cluster_config_has_changed: the expected hash."),
+    timeline: str | None = typer.Option(None, "--timeline", help="node_tl_has_changed: the expected timeline."),
+    state_file: Path | None = typer.Option(None, "--state-file", help="Where a stateful service keeps the last hash "
                                               "or timeline (a file you name, as with check_patroni)."),
     save: bool = typer.Option(False, "--save", help="Store the current hash or timeline in --state-file."),
-    patroni_version: Optional[str] = typer.Option(None, "--patroni-version", help="node_patroni_version: the expected version."),
+    patroni_version: str | None = typer.Option(None, "--patroni-version", help="node_patroni_version: the expected version."),
     round_trip: bool = typer.Option(False, "--round-trip", help="Also run verify's replication round trip (writes one "
                                     "WAL message on the leader); its figures go to the prometheus output."),
     format: str = typer.Option("nagios", "--format", "-f", help="nagios (one line, exit 0/1/2/3) or prometheus."),
-    output: Optional[Path] = OutputOpt,
+    output: Path | None = OutputOpt,
     timeout: float = TimeoutOpt,
 ) -> None:
     """Monitoring: check_patroni's services (and 'pgdoctor', the whole diagnosis) as one Nagios line,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -42,8 +42,8 @@ RoundTripTimeoutOpt = typer.Option(5.0, "--round-trip-timeout", min=0.1, help="S
                                    "the round trip's WAL record before it counts as not arrived.")
 
 
-def thresholds(max_lag_bytes: Optional[str], max_lag_seconds: Optional[float],
-               slot_retained: Optional[str], expect_members: Optional[int] = None) -> dict[str, Any]:
+def thresholds(max_lag_bytes: str | None, max_lag_seconds: float | None,
+               slot_retained: str | None, expect_members: int | None = None) -> dict[str, Any]:
     """The replication thresholds given on the command line, as check settings (unset ones left out)."""
     from doctor.units import parse_size
 
@@ -57,7 +57,7 @@ def thresholds(max_lag_bytes: Optional[str], max_lag_seconds: Optional[float],
     return {k: v for k, v in settings.items() if v is not None}
 
 
-def split_ids(values: Optional[list[str]]) -> list[str]:
+def split_ids(values: list[str] | None) -> list[str]:
     """``--only a,b --only c`` as [a, b, c]."""
     out: list[str] = []
     for v in values or []:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -23,7 +22,7 @@ PROFILES = ("preflight",)
 
 def check_ignore_ids(ids: list[str]) -> None:
     """A usage error naming the ``--ignore`` ids no preflight check has, with the likely ones meant."""
-    from doctor.engine import load_checks, known_ids
+    from doctor.engine import known_ids, load_checks
 
     known = {i.lower() for i in known_ids(load_checks(), PROFILES)}
     bad = sorted(i for i in ids if i != "all" and i not in known)
@@ -48,16 +47,16 @@ def check_peers(peer: list[str]) -> list[str]:
 
 
 def preflight(
-    config: Optional[str] = ConfigOpt,
-    peer: Optional[list[str]] = typer.Option(None, "--peer", help="Another member's host (or its patroni.yml) "
+    config: str | None = ConfigOpt,
+    peer: list[str] | None = typer.Option(None, "--peer", help="Another member's host (or its patroni.yml) "
                                              "to test on 5432, 8008 and 2379; repeatable."),
-    ignore: Optional[list[str]] = typer.Option(None, "--ignore", help="Make these checks or problem ids non-fatal "
+    ignore: list[str] | None = typer.Option(None, "--ignore", help="Make these checks or problem ids non-fatal "
                                                "(comma-separated or repeated; 'all' for every one). Also read from "
                                                "pgdoctor.preflight_ignore in the config."),
     format: Format = FormatOpt,
-    output: Optional[Path] = OutputOpt,
+    output: Path | None = OutputOpt,
     timeout: float = TimeoutOpt,
-    pg_user: Optional[str] = PgUserOpt,
+    pg_user: str | None = PgUserOpt,
 ) -> None:
     """Before the first start of Patroni: check etcd, PostgreSQL, Patroni, config, data dir, ports, peers.
 

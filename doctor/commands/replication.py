@@ -4,23 +4,32 @@ whether writes are protected or blocked, and what a failover would do right now.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from doctor.commands.options import (ConfigOpt, ExpectMembersOpt, Format, FormatOpt, MaxLagBytesOpt, MaxLagSecondsOpt,
-                                     OutputOpt, SlotRetainedOpt, TimeoutOpt, thresholds)
+from doctor.commands.options import (
+    ConfigOpt,
+    ExpectMembersOpt,
+    Format,
+    FormatOpt,
+    MaxLagBytesOpt,
+    MaxLagSecondsOpt,
+    OutputOpt,
+    SlotRetainedOpt,
+    TimeoutOpt,
+    thresholds,
+)
 
 
 def replication(
-    config: Optional[str] = ConfigOpt,
+    config: str | None = ConfigOpt,
     format: Format = FormatOpt,
-    output: Optional[Path] = OutputOpt,
+    output: Path | None = OutputOpt,
     timeout: float = TimeoutOpt,
-    max_lag_bytes: Optional[str] = MaxLagBytesOpt,
-    max_lag_seconds: Optional[float] = MaxLagSecondsOpt,
-    slot_retained: Optional[str] = SlotRetainedOpt,
-    expect_members: Optional[int] = ExpectMembersOpt,
+    max_lag_bytes: str | None = MaxLagBytesOpt,
+    max_lag_seconds: float | None = MaxLagSecondsOpt,
+    slot_retained: str | None = SlotRetainedOpt,
+    expect_members: int | None = ExpectMembersOpt,
 ) -> None:
     """Replication of the whole cluster: settings, members, lag, sync state, and the verdicts on writes and failover.
 

@@ -3,32 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from doctor.commands.options import (ConfigOpt, ExpectMembersOpt, Format, FormatOpt, MaxLagBytesOpt, MaxLagSecondsOpt,
-                                     OutputOpt, PgUserOpt, PlaybooksOpt, SlotRetainedOpt, TimeoutOpt, progress_status,
-                                     split_ids, thresholds)
+from doctor.commands.options import (
+    ConfigOpt,
+    ExpectMembersOpt,
+    Format,
+    FormatOpt,
+    MaxLagBytesOpt,
+    MaxLagSecondsOpt,
+    OutputOpt,
+    PgUserOpt,
+    PlaybooksOpt,
+    SlotRetainedOpt,
+    TimeoutOpt,
+    progress_status,
+    split_ids,
+    thresholds,
+)
 from doctor.errors import UsageError
 
 
 def run(
-    config: Optional[str] = ConfigOpt,
+    config: str | None = ConfigOpt,
     format: Format = FormatOpt,
-    output: Optional[Path] = OutputOpt,
-    only: Optional[list[str]] = typer.Option(None, "--only", help="Run only these checks or problem ids (repeat or comma-separate)."),
-    skip: Optional[list[str]] = typer.Option(None, "--skip", help="Skip these checks or problem ids."),
+    output: Path | None = OutputOpt,
+    only: list[str] | None = typer.Option(None, "--only", help="Run only these checks or problem ids (repeat or comma-separate)."),
+    skip: list[str] | None = typer.Option(None, "--skip", help="Skip these checks or problem ids."),
     timeout: float = TimeoutOpt,
     since: str = typer.Option("2h", "--since", help="How far back to read logs (e.g. 30m, 2h, 1d)."),
-    pg_user: Optional[str] = PgUserOpt,
+    pg_user: str | None = PgUserOpt,
     logs: bool = typer.Option(True, "--logs/--no-logs", help="Read this node's logs for known problems."),
-    log_file: Optional[list[str]] = typer.Option(None, "--log-file", help="Also read this log file (repeatable)."),
-    max_lag_bytes: Optional[str] = MaxLagBytesOpt,
-    max_lag_seconds: Optional[float] = MaxLagSecondsOpt,
-    slot_retained: Optional[str] = SlotRetainedOpt,
-    expect_members: Optional[int] = ExpectMembersOpt,
-    playbooks: Optional[list[str]] = PlaybooksOpt,
+    log_file: list[str] | None = typer.Option(None, "--log-file", help="Also read this log file (repeatable)."),
+    max_lag_bytes: str | None = MaxLagBytesOpt,
+    max_lag_seconds: float | None = MaxLagSecondsOpt,
+    slot_retained: str | None = SlotRetainedOpt,
+    expect_members: int | None = ExpectMembersOpt,
+    playbooks: list[str] | None = PlaybooksOpt,
 ) -> None:
     """Diagnose this node: collect facts, run every check, print diagnoses with filled-in fixes.
 

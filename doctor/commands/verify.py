@@ -8,24 +8,32 @@ as a checklist in the course's order. Exit codes as ``run``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from doctor.commands.options import (ConfigOpt, ExpectMembersOpt, Format, FormatOpt, MaxLagBytesOpt, OutputOpt,
-                                     RoundTripTimeoutOpt, TimeoutOpt, thresholds)
+from doctor.commands.options import (
+    ConfigOpt,
+    ExpectMembersOpt,
+    Format,
+    FormatOpt,
+    MaxLagBytesOpt,
+    OutputOpt,
+    RoundTripTimeoutOpt,
+    TimeoutOpt,
+    thresholds,
+)
 
 PROFILES = ("verify",)
 
 
 def verify(
-    config: Optional[str] = ConfigOpt,
+    config: str | None = ConfigOpt,
     format: Format = FormatOpt,
-    output: Optional[Path] = OutputOpt,
+    output: Path | None = OutputOpt,
     timeout: float = TimeoutOpt,
-    expect_members: Optional[int] = ExpectMembersOpt,
+    expect_members: int | None = ExpectMembersOpt,
     round_trip_timeout: float = RoundTripTimeoutOpt,
-    max_lag_bytes: Optional[str] = MaxLagBytesOpt,
+    max_lag_bytes: str | None = MaxLagBytesOpt,
 ) -> None:
     """The after-bootstrap checklist: members, timeline, lag, a real replication round trip, REST APIs,
     autostart, etcd — each ✓/!/✗ with its evidence and, when it fails, its fix.

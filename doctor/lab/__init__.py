@@ -47,5 +47,15 @@ def heal(lay: Layout | None = None) -> dict:
     return faults.heal(lay=lay)
 
 
-__all__ = ["LabError", "Layout", "Node", "default_layout", "up", "down", "status", "wait_healthy",
-           "break_fault", "heal"]
+__all__ = [
+    "LabError",
+    "Layout",
+    "Node",
+    "break_fault",
+    "default_layout",
+    "down",
+    "heal",
+    "status",
+    "up",
+    "wait_healthy",
+]

@@ -10,7 +10,6 @@ import functools
 import json
 import os
 import sys
-from typing import Optional
 
 import typer
 
@@ -43,7 +42,7 @@ def handled(fn):
             _fail(str(exc))
         except KeyboardInterrupt:
             _fail("interrupted")
-        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        except Exception as exc:
             _fail(f"{type(exc).__name__}: {exc}")
     return wrapper
 
@@ -150,9 +149,9 @@ def list_faults(fmt: str = typer.Option("text", "--format", "-f", help="text or 
 @app.command("break")
 @handled
 def break_(fault: str = typer.Argument(..., help="Fault id, `<problem-id>[.<variant>]` (see `faults`)."),
-           node: Optional[str] = typer.Option(None, "--node", "-n",
+           node: str | None = typer.Option(None, "--node", "-n",
                                               help="Node to break (node1..node3); default depends on the fault."),
-           variant: Optional[str] = typer.Option(None, "--variant",
+           variant: str | None = typer.Option(None, "--variant",
                                                  help="Appended to FAULT: `break X --variant V` is `break X.V`."),
            no_wait: bool = typer.Option(False, "--no-wait", help="Do not wait for the symptom to show in the logs."),
            fmt: str = typer.Option("text", "--format", "-f", help="text or json")):

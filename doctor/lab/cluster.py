@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -390,7 +391,7 @@ def destroy(lay: Layout) -> None:
         return
     if not (base / MARKER).exists():
         raise LabError(f"refusing to remove {base}: it has no {MARKER} marker")
-    leftovers = [p for p in lay_procs_running(lay)]
+    leftovers = list(lay_procs_running(lay))
     if leftovers:
         raise LabError(f"refusing to remove {base}: lab processes still run ({leftovers})")
     shutil.rmtree(base)
@@ -419,10 +420,8 @@ def wipe_cluster_data(lay: Layout) -> None:
                 shutil.rmtree(p)
         configs.write(lay, n)
         configs.write_pgpass(lay, n)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         lay.state_file.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def recreate(lay: Layout, timeout: float = UP_TIMEOUT) -> dict:
@@ -477,10 +476,8 @@ def status(lay: Layout, rest: bool = True) -> dict:
                              timeline=st.get("timeline"))
         nodes.append(entry)
     fault = None
-    try:
+    with contextlib.suppress(FileNotFoundError, ValueError):
         fault = json.loads(lay.state_file.read_text())
-    except (FileNotFoundError, ValueError):
-        pass
     return {
         "base_dir": str(lay.base_dir),
         "scope": lay.scope,

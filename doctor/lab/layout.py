@@ -155,7 +155,7 @@ class Binaries:
     patronictl: str
 
     @classmethod
-    def from_env(cls) -> "Binaries":
+    def from_env(cls) -> Binaries:
         venv = os.environ.get("PGDOCTOR_LAB_VENV", DEFAULT_VENV)
         return cls(
             etcd=os.environ.get("PGDOCTOR_LAB_ETCD") or _which("etcd", "/usr/bin/etcd"),
@@ -204,7 +204,7 @@ class Layout:
     namespace: str = NAMESPACE
 
     @classmethod
-    def from_env(cls) -> "Layout":
+    def from_env(cls) -> Layout:
         base = Path(os.environ.get("PGDOCTOR_LAB_DIR") or DEFAULT_BASE_DIR)
         if not base.is_absolute():
             raise LabError(f"PGDOCTOR_LAB_DIR must be an absolute path, got {str(base)!r}")

@@ -9,6 +9,7 @@ Nothing is ever stopped by name.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pwd
@@ -115,10 +116,8 @@ def spawn(argv: list[str], log_path: Path, pid_path: Path | None, *, as_postgres
 
 
 def signal_pid(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def stop_pid(pid: int | None, match: str, *, sig: int = signal.SIGTERM, grace: float = 20.0) -> bool:
@@ -192,7 +191,7 @@ def port_holder(address: str, port: int) -> str:
                         name = "?"
                     return f"pid {c.pid} ({name}) on {c.laddr.ip}:{port}"
                 return f"a process on {c.laddr.ip}:{port}"
-    except Exception:  # noqa: BLE001 - best effort only
+    except Exception:
         pass
     return "an unknown process"
 

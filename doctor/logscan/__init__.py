@@ -8,7 +8,6 @@ Patterns live in the playbooks' front matter; ``patterns_from`` collects them.
 
 from __future__ import annotations
 
-
 from doctor.playbooks import LogPattern, Playbook, load_playbooks
 
 

@@ -8,7 +8,8 @@ and the test suite checks it on every sample log.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from doctor.logscan.regex import required_literals, to_hyperscan
 

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 MIN_PARALLEL_BLOCKS = 4  # smaller files are read in one process (a pool costs more than it saves)
 RANGES_PER_WORKER = 3  # a few ranges each, so that a worker that finishes early takes another
-_PARENT: "Scanner | None" = None  # the scanner a forked worker works for (inherited through fork)
+_PARENT: Scanner | None = None  # the scanner a forked worker works for (inherited through fork)
 
 
 def default_workers() -> int:
@@ -81,7 +81,7 @@ def block_bounds(fd: int, size: int, block_size: int = BLOCK_SIZE, line_cap: int
     return bounds
 
 
-def scan_file_parallel(scanner: "Scanner", src: Any) -> SourceStats | None:
+def scan_file_parallel(scanner: Scanner, src: Any) -> SourceStats | None:
     """Scan ``src`` across processes and merge into ``scanner``; None when it must be read in one."""
     if type(src) is not FileSource or src.tail_bytes or passed(scanner.deadline):
         return None
@@ -104,7 +104,7 @@ def scan_file_parallel(scanner: "Scanner", src: Any) -> SourceStats | None:
         if bounds is None or len(bounds) < 2 or is_structured(head[:bounds[0]][:4096]):
             return None
         starts = [0] + bounds[:-1]
-        blocks = list(zip(starts, bounds))
+        blocks = list(zip(starts, bounds, strict=False))
         per = -(-len(blocks) // (scanner.workers * RANGES_PER_WORKER))
         ranges = [blocks[i:i + per] for i in range(0, len(blocks), per)]
         carries = _carried_clocks(fd, ranges, src.kind)
@@ -140,15 +140,15 @@ def _carried_clocks(fd: int, ranges: list[list[tuple[int, int]]], kind: str | No
     return carries
 
 
-def _run(scanner: "Scanner", src: FileSource, ranges: list, carries: list) -> list[dict[str, Any]] | None:
+def _run(scanner: Scanner, src: FileSource, ranges: list, carries: list) -> list[dict[str, Any]] | None:
     global _PARENT
     _PARENT = scanner
     try:
         ctx = get_context("fork")
         with ProcessPoolExecutor(max_workers=min(scanner.workers, len(ranges)), mp_context=ctx) as pool:
             return list(pool.map(_scan_range, [(src.path, src.kind, src.label, rng, carry)
-                                               for rng, carry in zip(ranges, carries)]))
-    except Exception:  # noqa: BLE001 - no pool here (no fork, no /dev/shm): read in one process
+                                               for rng, carry in zip(ranges, carries, strict=False)]))
+    except Exception:
         return None
     finally:
         _PARENT = None
@@ -181,7 +181,7 @@ def _scan_range(task: tuple) -> dict[str, Any]:
             if not block.endswith(b"\n"):
                 block += b"\n"  # the file's last line, as read_blocks gives it
             child.scan_block(block, None, src, stats, clock)
-    except Exception as exc:  # noqa: BLE001 - a reader bug must not lose the other ranges' work
+    except Exception as exc:
         stats.stop(f"reading failed: {type(exc).__name__}: {exc}")
         stats.errors.append({"kind": type(exc).__name__, "message": f"{label}: {exc}"})
     finally:
@@ -189,7 +189,7 @@ def _scan_range(task: tuple) -> dict[str, Any]:
     return child.partial(stats)
 
 
-def _mergeable(scanner: "Scanner", label: str, results: list[dict[str, Any]]) -> bool:
+def _mergeable(scanner: Scanner, label: str, results: list[dict[str, Any]]) -> bool:
     """False when merging could differ from one pass: a range folded values, or the ranges together
     keep more than ``MAX_DISTINCT`` values of a required group apart."""
     from doctor.logscan.scan import MAX_DISTINCT
@@ -208,7 +208,7 @@ def _mergeable(scanner: "Scanner", label: str, results: list[dict[str, Any]]) ->
     return True
 
 
-def merge_result(scanner: "Scanner", stats: SourceStats, res: dict[str, Any]) -> None:
+def merge_result(scanner: Scanner, stats: SourceStats, res: dict[str, Any]) -> None:
     """Add one range's results to ``scanner`` and ``stats`` as if its lines had followed in one pass."""
     from doctor.logscan.scan import MAX_GROUP_VALUES
 
@@ -239,7 +239,7 @@ def merge_result(scanner: "Scanner", stats: SourceStats, res: dict[str, Any]) ->
     _merge_events(scanner, res["events"], res["events_added"])
 
 
-def _merge_agg(a: "_Agg", b: "_Agg") -> None:
+def _merge_agg(a: _Agg, b: _Agg) -> None:
     from doctor.logscan.scan import MAX_GROUP_VALUES
 
     a.count += b.count
@@ -258,7 +258,7 @@ def _merge_agg(a: "_Agg", b: "_Agg") -> None:
                 seen.append(v)
 
 
-def _merge_events(scanner: "Scanner", events: list[dict[str, Any]], added: int) -> None:
+def _merge_events(scanner: Scanner, events: list[dict[str, Any]], added: int) -> None:
     """Append a range's timeline; its first event continues the last one when one pass would have merged them."""
     if not events:
         return

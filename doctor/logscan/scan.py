@@ -27,15 +27,15 @@ from __future__ import annotations
 import collections
 import copy
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from doctor.logscan.deadline import DeadlineReached, passed
 from doctor.logscan.engines import Engine, make_engine
 from doctor.logscan.parse import Line, ParseError, is_structured, parse_line
-from doctor.logscan.sources import (LINE_CAP, STOPPED_AT_DEADLINE, Source, SourceStats, open_error_note,
-                                    read_blocks)
 from doctor.logscan.regex import required_literals
+from doctor.logscan.sources import LINE_CAP, STOPPED_AT_DEADLINE, Source, SourceStats, open_error_note, read_blocks
 from doctor.playbooks import LogPattern
 
 SAMPLE_CAP = 400
@@ -112,7 +112,7 @@ def _quiet_parse(raw: bytes, kind: str | None) -> Line | None:
     """A line only looked at for its time: whatever is wrong with it, it has none."""
     try:
         return parse_line(raw[:LINE_CAP].decode("utf-8", "replace"), kind)
-    except Exception:  # noqa: BLE001 - a hostile line has no time; the matching lines are counted elsewhere
+    except Exception:
         return None
 
 
@@ -124,7 +124,7 @@ def parse_or_skip(text: str, kind: str | None, stats: SourceStats) -> Line | Non
         stats.skip_line(str(exc))
     except RecursionError:
         stats.skip_line("nested too deeply")
-    except Exception as exc:  # noqa: BLE001 - one bad line must never end its source
+    except Exception as exc:
         stats.skip_line(f"parser failed ({type(exc).__name__})")
     return None
 
@@ -179,7 +179,7 @@ class Scanner:
 
     # ------------------------------------------------------------------ sharing work
 
-    def fresh(self) -> "Scanner":
+    def fresh(self) -> Scanner:
         """The same patterns, engine and limits with nothing recorded yet: a worker's scanner for one
         range of a file. It keeps a few more group values than are reported, so that merging ranges
         lists the same first values as one pass would."""
@@ -197,7 +197,7 @@ class Scanner:
 
     # ------------------------------------------------------------------ reading
 
-    def scan(self, sources: Iterable[Source]) -> "Scanner":
+    def scan(self, sources: Iterable[Source]) -> Scanner:
         for src in sources:
             if passed(self.deadline):
                 stats = src.stats()
@@ -252,7 +252,7 @@ class Scanner:
             stats.notes.append(err.splitlines()[0][:300])
         return stats
 
-    def scan_block(self, block: bytes, mode: str | None, src: Source, stats: SourceStats, clock: "_Clock") -> None:
+    def scan_block(self, block: bytes, mode: str | None, src: Source, stats: SourceStats, clock: _Clock) -> None:
         """One block of whole lines: counted, cleaned of NUL bytes, searched, its matches recorded."""
         stats.lines += block.count(b"\n")
         if b"\x00" in block:

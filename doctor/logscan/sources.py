@@ -14,6 +14,7 @@ the source then says it was ``stopped`` and why.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import gzip
@@ -26,8 +27,9 @@ import subprocess
 import sys
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Iterator
+from typing import IO
 
 from doctor.logscan.deadline import DeadlineReached, passed, time_left
 
@@ -249,10 +251,8 @@ class PipeStream(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed and self._close_fd:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(self._fd)
-            except OSError:
-                pass
         super().close()
 
 

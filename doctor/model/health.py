@@ -13,8 +13,16 @@ from datetime import datetime
 from typing import Any
 
 from doctor.facts import Facts
-from doctor.model.member_states import (BOOTSTRAP, DOWN, FAILED, TRANSIENT, UP, is_down, running_says_streaming,
-                                        state_info)
+from doctor.model.member_states import (
+    BOOTSTRAP,
+    DOWN,
+    FAILED,
+    TRANSIENT,
+    UP,
+    is_down,
+    running_says_streaming,
+    state_info,
+)
 from doctor.model.members import LeaderView, Member, history, rest_status
 from doctor.model.patroni_rules import slot_name
 

@@ -11,7 +11,6 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-
 WILDCARDS = ("0.0.0.0", "::", "*", "")  # listen addresses that mean "every address"
 
 
@@ -40,7 +39,7 @@ def split_host_port(value: Any, default_port: int | None = None) -> tuple[list[s
         if rest.startswith(":") and rest[1:].isdigit():
             port = int(rest[1:])
         return [host], port
-    if ":" in text and text.count(":") == 1 or (text.count(":") > 1 and "," in text):
+    if (":" in text and text.count(":") == 1) or (text.count(":") > 1 and "," in text):
         hosts_part, _, port_part = text.rpartition(":")
         if port_part.strip().isdigit():
             port = int(port_part.strip())

@@ -42,9 +42,9 @@ def slot_problems(state: ReplicationState, threshold: int = DEFAULT_SLOT_RETAINE
     out: list[SlotProblem] = []
     for s in slots:
         retained = s.get("retained_bytes") or 0
-        common = dict(slot=s.get("slot_name"), retained_bytes=retained, active=s.get("active"),
-                      wal_status=s.get("wal_status"), member=member_slots.get(s.get("slot_name")), leader=leader,
-                      slot_type=s.get("slot_type"), permanent=s.get("slot_name") in state.settings.permanent_slots)
+        common = {"slot": s.get("slot_name"), "retained_bytes": retained, "active": s.get("active"),
+                      "wal_status": s.get("wal_status"), "member": member_slots.get(s.get("slot_name")), "leader": leader,
+                      "slot_type": s.get("slot_type"), "permanent": s.get("slot_name") in state.settings.permanent_slots}
         if s.get("wal_status") == "lost":
             out.append(SlotProblem(kind="lost", severity="fail", **common))
         elif s.get("wal_status") == "unreserved":

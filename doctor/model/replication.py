@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doctor.facts import Facts
-from doctor.model.lsn import lsn_str
 from doctor.model.health import LeaderPostgres
+from doctor.model.lsn import lsn_str
 from doctor.model.members import LeaderView, Member, dcs_down
 from doctor.model.patroni_rules import ReplicationSettings, read_settings
 from doctor.model.rows import MemberRow, build_rows, leader_pg, leader_row, reference_lsn, replicas
-from doctor.model.verdicts import (FailoverVerdict, NodeCountMeaning, WritesVerdict, failover, node_count_meaning,
-                                   writes)
+from doctor.model.verdicts import FailoverVerdict, NodeCountMeaning, WritesVerdict, failover, node_count_meaning, writes
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ from doctor.model.health import rest_replication
 from doctor.model.lsn import lsn_str, lsn_to_int
 from doctor.model.member_states import is_down, running_says_streaming
 from doctor.model.members import LeaderView, Member, rest_status, sync_names
-from doctor.model.patroni_rules import (ReplicationSettings, failover_exclusions, slot_name, sync_exclusions,
-                                        tag_rules)
+from doctor.model.patroni_rules import ReplicationSettings, failover_exclusions, slot_name, sync_exclusions, tag_rules
 from doctor.units import human_bytes
 
 LEADER_ROLES = ("Leader", "Standby Leader")
@@ -342,5 +341,5 @@ def _replica_positions(row: MemberRow, b: Member, pg: dict[str, Any], ws: dict[s
         ages.append(pos["last_replay_age_seconds"])
     row.lag_seconds = round(max(ages), 3) if ages else None
     row.lag_seconds_source = None if not ages else (
-        "age of the last replayed transaction (replica behind)" if len(ages) > 1 and ages[-1] >= ages[0]
+        "age of the last replayed transaction (replica behind)" if (len(ages) > 1 and ages[-1] >= ages[0])
         or (not ws or ws.get("replay_lag_seconds") is None) else "pg_stat_replication.replay_lag")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import io
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -37,7 +38,7 @@ def text_renderer(command: str) -> Callable[[Console, dict[str, Any]], None]:
     return render_report
 
 
-def render_document(report: dict[str, Any], facts: "Facts", fmt: str) -> str:
+def render_document(report: dict[str, Any], facts: Facts, fmt: str) -> str:
     """The report as one document: JSON, the HTML page, or the text report without colour."""
     if fmt == "json":
         from doctor.render.jsonout import render_json
@@ -54,7 +55,7 @@ def render_document(report: dict[str, Any], facts: "Facts", fmt: str) -> str:
     return buf.getvalue()
 
 
-def emit_report(report_obj: "Report", fmt: str, output: Path | None) -> int:
+def emit_report(report_obj: Report, fmt: str, output: Path | None) -> int:
     """Render a Report in the chosen format to stdout or a file; return its exit code."""
     fmt = getattr(fmt, "value", fmt)  # the CLI's Format enum or its plain value
     report = report_obj.as_dict()

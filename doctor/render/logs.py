@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from doctor.render.plain import escape
 
+from doctor.render.plain import escape
 from doctor.render.sections.events import render_events
 from doctor.render.text import render_diagnoses, render_verdict
 

@@ -34,7 +34,7 @@ class _Out:
         self.lines += [f"{name}{_labels(**labels)} {value}" for labels, value in samples]
 
 
-def render_prometheus(report: dict[str, Any], facts: "Facts") -> str:
+def render_prometheus(report: dict[str, Any], facts: Facts) -> str:
     from doctor.model import model_of
 
     node = report.get("node") or {}

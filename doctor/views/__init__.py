@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from doctor.errors import error_data
 from doctor.facts import Facts
@@ -52,7 +53,7 @@ def _load() -> None:
             importlib.import_module(f"{__name__}.{mod.name}")
 
 
-def build_views(facts: Facts, command: str = "run", report: "Report | None" = None) -> dict[str, Any]:
+def build_views(facts: Facts, command: str = "run", report: Report | None = None) -> dict[str, Any]:
     """Every registered view's result for ``command``; a view that raises records its error instead.
 
     Views of the report are skipped when no report is given.

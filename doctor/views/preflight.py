@@ -36,7 +36,7 @@ def group_of(check_id: str) -> str:
     return "Other"
 
 
-def checklist(findings: list["Finding"], playbooks: dict[str, Any], node_values: dict[str, Any]) -> list[dict[str, Any]]:
+def checklist(findings: list[Finding], playbooks: dict[str, Any], node_values: dict[str, Any]) -> list[dict[str, Any]]:
     """One item per finding, grouped, each failure or warning with its own rendered fix."""
     order = {name: i for i, (name, _) in enumerate(GROUPS)}
     items = []
@@ -53,7 +53,7 @@ def checklist(findings: list["Finding"], playbooks: dict[str, Any], node_values:
     return items
 
 
-def live_node(facts: "Facts") -> dict[str, Any] | None:
+def live_node(facts: Facts) -> dict[str, Any] | None:
     """This node's Patroni, when one already runs this config (preflight on a live member)."""
     from doctor.model.node import NodeView
     from doctor.model.processes import node_patroni
@@ -67,7 +67,7 @@ def live_node(facts: "Facts") -> dict[str, Any] | None:
 
 
 @view("preflight", commands=("preflight",), of_report=True)
-def preflight_view(report: "Report") -> dict[str, Any]:
+def preflight_view(report: Report) -> dict[str, Any]:
     facts, sel = report.facts, report.selection
     return {
         "items": checklist(report.findings, report.playbooks, report.values),

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 @view("selection", commands=("run", "analyze", "replication"), of_report=True)
-def selection_view(report: "Report") -> dict[str, Any] | None:
+def selection_view(report: Report) -> dict[str, Any] | None:
     """The checks a run was limited to (``--only``/``--skip``), so the verdict can say so."""
     sel = report.selection
     return {"only": sel.only, "skip": sel.skip} if sel.only or sel.skip else None

@@ -20,7 +20,7 @@ ORDER = ("cluster.split-brain", "verify.members", "verify.timeline", "verify.lag
 
 
 @view("verify", commands=("verify",), of_report=True)
-def verify_view(report: "Report") -> dict[str, Any]:
+def verify_view(report: Report) -> dict[str, Any]:
     items = checklist(report.findings, report.playbooks, report.values)
     rank = {c: i for i, c in enumerate(ORDER)}
     items.sort(key=lambda i: rank.get(i["check"], len(ORDER)))

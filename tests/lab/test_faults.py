@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from cli_runner import run_cli
@@ -80,7 +80,7 @@ def _segment(info: dict) -> str:
 
 CASES = [
     Case("config-invalid-yaml", lambda i, lab: [i["config"], "tab character"]),
-    Case("dcs-unreachable", lambda i, lab: _endpoints(lab) + ["none of the 3 etcd endpoints"],
+    Case("dcs-unreachable", lambda i, lab: [*_endpoints(lab), "none of the 3 etcd endpoints"],
          on=lambda i, lab: str(lab.node(i["details"]["leader_before"]).config)),
     Case("dcs-unreachable.quorum-lost",
          lambda i, lab: ["no quorum"] + [lab.node(f"node{s[-1]}").etcd_client_url for s in i["details"]["stopped"]],
@@ -236,9 +236,8 @@ def test_basebackup_failed_is_named_from_patroni_stderr(healthy_lab):
     try:
         assert "warning" not in info["details"], info["details"]
         stderr = str(healthy_lab.node(info["node"]).patroni_stdout)
-        cp = subprocess.run([sys.executable, "-m", "doctor.cli", "logs", stderr, "--format", "json"],
-                            capture_output=True, text=True, timeout=90, cwd=REPO)
-        rep = json.loads(cp.stdout)
+        cp = run_cli("logs", stderr, "--format", "json", timeout=90)
+        rep = cp.json
         assert cp.returncode == 2 and rep["diagnoses"], f"exit {cp.returncode}\n{_show(rep)}"
         first = rep["diagnoses"][0]
         assert first["id"] == "basebackup-failed", _show(rep)

@@ -47,7 +47,7 @@ def _assert_status_running(lay: Layout) -> None:
     assert [n["name"] for n in st["nodes"]] == ["node1", "node2", "node3"]
     assert st["scope"] == "postgres" and st["namespace"] == "/service"
     assert st["etcd_endpoints"] == [f"http://{a}:2379" for a in lay.addrs]
-    for n, addr in zip(st["nodes"], lay.addrs):
+    for n, addr in zip(st["nodes"], lay.addrs, strict=False):
         assert n["address"] == addr
         assert n["running"] == {"patroni": True, "postgres": True, "etcd": True}, n
         assert all(n["pids"].values()), n

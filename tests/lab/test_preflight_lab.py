@@ -59,7 +59,7 @@ class Prepared:
         self.scope = scope
         self.pids: list[tuple[int, str]] = []
 
-    def create(self) -> "Prepared":
+    def create(self) -> Prepared:
         shutil.rmtree(self.base, ignore_errors=True)
         self.dir.mkdir(parents=True)
         os.chmod(self.base, 0o755)
@@ -241,7 +241,7 @@ def test_peer_etcd_port_closed(new_cluster_node):
     try:
         rc, doc = preflight(new_cluster_node.config, "--peer", third.address)
         assert rc == 2
-        peer = [i for i in items(doc, "preflight.peers") if i["subject"] == third.address][0]
+        peer = next(i for i in items(doc, "preflight.peers") if i["subject"] == third.address)
         assert peer["status"] == "fail" and "2379 (etcd) refused" in peer["summary"]
         assert any(f"nc -vz -w 2 {third.address} 2379" in block for block in peer["fix"])
         member = [i for i in items(doc, "preflight.etcd-cluster") if third.etcd_client_url in i["summary"]]

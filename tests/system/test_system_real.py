@@ -7,7 +7,6 @@ listener on a loopback port, a real stale postmaster.pid, a real full filesystem
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pwd
 import shutil
@@ -131,11 +130,8 @@ def test_full_filesystem(tmp_path):
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount tmpfs here: {mounted.stderr.decode().strip()}")
     try:
-        with open(data / "filler", "wb") as fh:
-            try:
-                fh.write(b"\0" * (16 * 1024 * 1024))
-            except OSError:
-                pass
+        with open(data / "filler", "wb") as fh, contextlib.suppress(OSError):
+            fh.write(b"\0" * (16 * 1024 * 1024))
         report = run_json(make_config(tmp_path, data), "--only", "disk-full")
         d = report["diagnoses"][0]
         assert d["id"] == "disk-full" and d["status"] == "fail"

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,6 @@ from doctor.lab.layout import LabError
 from doctor.logscan.sources import FileSource
 from doctor.pipeline import Report, analyze
 from doctor.playbooks import builtin_dir, load_playbooks
-
 from tests.unit.conftest import FIXTURES, read_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +72,7 @@ def samples_of(pid: str) -> list[Path]:
     return sorted(p for p in SAMPLES.glob("*.log") if problem_of(p.name) == pid)
 
 
-@lru_cache(maxsize=None)
+@cache
 def analysis(path: Path) -> Report:
     """The report on a facts fixture: preflight fixtures under the preflight profile, snapshots collected for
     ``verify`` (their ``profile``) as ``verify``, the others as ``run``."""
@@ -92,7 +91,7 @@ def reported_by_fixture(path: Path) -> set[str]:
     return {f.playbook for f in report.findings if f.status in ("fail", "warn")} | {d.id for d in report.diagnoses}
 
 
-@lru_cache(maxsize=None)
+@cache
 def diagnosed_by_sample(path: Path) -> frozenset[str]:
     """Problem ids ``pgdoctor logs`` diagnoses in a sample log, current or already resolved in it."""
     report = analyze_logs([FileSource(str(path))])

@@ -151,10 +151,10 @@ def test_config_from_environment_variable(tab_config):
 
 
 def test_unreadable_config_is_a_usage_error(tmp_path, monkeypatch):
+    import os
+
     from doctor.collect.config import read_config_text
     from doctor.errors import UsageError
-
-    import os
 
     def deny(*_args, **_kw):
         raise PermissionError(13, "Permission denied")

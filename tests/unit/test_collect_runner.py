@@ -20,8 +20,8 @@ from doctor.collect.deadline import Deadline
 from doctor.facts import Facts
 from doctor.model.node import NodeView
 from doctor.model.processes import node_patroni, node_postmasters
-from doctor.redact import Redactor
 from doctor.model.resolved import as_resolved, node_data_dir
+from doctor.redact import Redactor
 
 
 class FakeClock:

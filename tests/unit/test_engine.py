@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import pytest
 
 from doctor import engine
 from doctor.diagnosis import diagnose, verdict_of
@@ -12,9 +15,6 @@ from doctor.engine import CheckContext, Finding, Verdict, run_checks
 from doctor.facts import Facts, FactsVersionError
 from doctor.model.node import NodeView
 from doctor.playbooks import load_playbooks
-
-import pytest
-from pathlib import Path
 
 REPO = str(Path(__file__).resolve().parents[2])
 
@@ -85,7 +85,8 @@ def test_benign_log_matches_never_become_diagnoses():
 
 
 def test_verdict_and_exit_codes():
-    mk = lambda s: Finding("c", "t", s, "x", None)
+    def mk(s):
+        return Finding("c", "t", s, "x", None)
     assert verdict_of([mk("ok")], []) == ("ok", 0)
     assert verdict_of([mk("ok"), mk("warn")], []) == ("warn", 1)
     assert verdict_of([mk("warn"), mk("fail")], []) == ("fail", 2)
@@ -185,6 +186,7 @@ def test_docs_list_every_problem_id():
 def test_fix_commands_have_no_literal_placeholders():
     """A command block must be copy-pasteable: values come from templates, never `<something>` to edit by hand."""
     import re
+
     from doctor.playbooks import CODE_RE
 
     found = []

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from doctor.diagnosis import Group, fill_values
 from doctor.fixquote import FRAGMENTS, code_safe, place_values, shell_join, shell_word
-from doctor.playbooks import CODE_RE, load_playbooks
 from doctor.model.node import NodeView
+from doctor.playbooks import CODE_RE, load_playbooks
 
 BOOKS = load_playbooks()
 # (an empty value is falsy and takes the template's other branch: see test_shell_word_keeps_plain_values_plain)
@@ -127,7 +127,7 @@ def _any_name(word: str, names: list[str]) -> str:
     return word
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def plain_lines(book_id: str, section: str) -> tuple[tuple[str, str], ...]:
     plain = BOOKS[book_id].render(section, base_values(book_id))
     assert "template error" not in plain, plain
@@ -142,7 +142,7 @@ def assert_safe(book_id: str, section: str, names: list[str], value: str) -> Non
     hostile = BOOKS[book_id].render(section, values)
     plain, got_lines = plain_lines(book_id, section), code_lines(hostile)
     assert len(got_lines) == len(plain), (book_id, section, names, value, hostile)
-    for (kind, want), (_, got) in zip(plain, got_lines):
+    for (kind, want), (_, got) in zip(plain, got_lines, strict=False):
         expected, got_words = words(want), words(got)
         for name in names:
             expected = [w.replace(sentinel(name), expected_word(value, name, kind)) for w in expected]
@@ -263,8 +263,8 @@ def pgdoctor_logs(tmp_path: Path, line: str, *extra: str) -> tuple[str, dict[str
     log = tmp_path / "crafted.log"
     log.write_text(line + "\n", encoding="utf-8")
     run = [sys.executable, "-m", "doctor", "logs", str(log), *extra]
-    text = subprocess.run(run + ["--format", "text"], capture_output=True, text=True, timeout=120)
-    js = subprocess.run(run + ["--format", "json"], capture_output=True, text=True, timeout=120)
+    text = subprocess.run([*run, "--format", "text"], capture_output=True, text=True, timeout=120)
+    js = subprocess.run([*run, "--format", "json"], capture_output=True, text=True, timeout=120)
     assert text.returncode in (0, 1, 2), text.stderr
     return text.stdout, json.loads(js.stdout)
 
@@ -309,5 +309,5 @@ def test_a_curl_pipe_sh_tail_never_reaches_a_command(tmp_path):
     assert cmds, report["diagnoses"]
     assert not any("curl" in c for c in cmds), cmds
     for c in cmds:
-        assert "|" not in words(c) and ";" not in words(c) or "curl" not in c
+        assert ("|" not in words(c) and ";" not in words(c)) or "curl" not in c
     assert "mv /x; curl" not in text

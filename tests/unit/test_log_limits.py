@@ -17,13 +17,11 @@ import threading
 import time
 from pathlib import Path
 
-from doctor.collect.deadline import Deadline
-
 import pytest
 
-from doctor.bundle import BundleError
+from doctor.bundle import BundleError, reader
 from doctor.bundle import logs as bundle_logs
-from doctor.bundle import reader
+from doctor.collect.deadline import Deadline
 from doctor.engine import CheckContext, load_checks
 from doctor.facts import Facts
 from doctor.logscan import patterns_from
@@ -246,7 +244,7 @@ def test_this_nodes_user_is_never_folded_and_folded_users_are_not_taken_for_it(t
 
     report = analyze_logs([StdinSource(as_stream(_auth_log(others)))])
     assert report.as_dict()["diagnoses"] == []  # none of them is the replication user
-    report = analyze_logs([StdinSource(as_stream(_auth_log(others + ["replicator"])))])
+    report = analyze_logs([StdinSource(as_stream(_auth_log([*others, "replicator"])))])
     assert [d["id"] for d in report.as_dict()["diagnoses"]] == ["replication-auth-failed"]
     example = (Path(__file__).resolve().parents[2] / "examples" / "patroni.yml").read_text()
     config = tmp_path / "patroni.yml"

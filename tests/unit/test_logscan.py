@@ -17,7 +17,7 @@ from doctor.logscan import patterns_from
 from doctor.logscan.parse import parse_line
 from doctor.logscan.regex import required_literals, to_ere
 from doctor.logscan.scan import Scanner
-from doctor.logscan.sources import FileSource, StdinSource, as_stream, read_blocks, SourceStats
+from doctor.logscan.sources import FileSource, SourceStats, StdinSource, as_stream, read_blocks
 from doctor.model.node import NodeView
 from doctor.playbooks import load_playbooks
 
@@ -90,7 +90,7 @@ def test_structured_sources_are_searched_after_decoding():
                                     'user "replicator", no encryption'})]
     s = scan_bytes(("\n".join(lines) + "\n").encode())
     assert ids(s) == ["dcs-unreachable", "pg-hba-replication-missing"]
-    hba = [m for m in s.matches() if m["playbook"] == "pg-hba-replication-missing"][0]
+    hba = next(m for m in s.matches() if m["playbook"] == "pg-hba-replication-missing")
     assert hba["groups"] == {"host": "10.0.0.2", "user": "replicator"}
 
 
@@ -98,7 +98,7 @@ def test_structured_sources_are_searched_after_decoding():
 
 def test_repeated_lines_are_counted_with_first_and_last():
     data = "\n".join(f"2026-11-26 06:22:{s:02d},246 INFO: waiting on etcd" for s in range(10, 40, 5)) + "\n"
-    m = [m for m in scan_bytes(data.encode()).matches() if m["pattern"] == "dcs-waiting-on-etcd"][0]
+    m = next(m for m in scan_bytes(data.encode()).matches() if m["pattern"] == "dcs-waiting-on-etcd")
     assert (m["count"], m["first"], m["last"]) == (6, "2026-11-26T06:22:10.246", "2026-11-26T06:22:35.246")
     assert m["sample"].endswith("waiting on etcd") and m["benign"] is False
 
@@ -127,7 +127,7 @@ def test_reference_messages_from_logs_alone():
     ]
     s = scan_bytes(("\n".join(lines) + "\n").encode())
     assert ids(s) == ["bootstrap-failed", "leader-lock-lost", "port-in-use", "rewind-failed", "wal-segment-removed"]
-    wal = [m for m in s.matches() if m["pattern"] == "wal-removed"][0]
+    wal = next(m for m in s.matches() if m["pattern"] == "wal-removed")
     assert wal["groups"]["segment"] == "000000010000000000000012"
 
 
@@ -143,7 +143,7 @@ def test_cause_ranks_before_consequence():
     order = [d.id for d in report.diagnoses]
     assert order.index("dcs-unreachable") < order.index("leader-lock-lost")
     assert order.index("disk-full") < order.index("postgres-start-failed")
-    crashed = [d for d in report.diagnoses if d.id == "postgres-start-failed"][0]
+    crashed = next(d for d in report.diagnoses if d.id == "postgres-start-failed")
     assert "disk-full" in crashed.caused_by
     assert any("x1" in e and "postmaster is not running" in e for e in crashed.evidence)
 
@@ -334,13 +334,13 @@ def test_stuck_initialize_key_healed_by_a_later_clone_is_resolved():
 
 
 def test_no_standbys_resolved_by_a_later_non_empty_sync_assignment():
-    lines = [ln for ln in (SAMPLES / "sync-standby-unavailable.strict.patroni.log").read_text().splitlines()]
+    lines = list((SAMPLES / "sync-standby-unavailable.strict.patroni.log").read_text().splitlines())
     before = [d["id"] for d in _report(lines).as_dict()["diagnoses"]]
     assert "sync-standby-unavailable" in before
-    after = _report(lines + ["2026-11-26 06:40:00,000 INFO: Assigning synchronous standby status to ['node3']"]).as_dict()
+    after = _report([*lines, "2026-11-26 06:40:00,000 INFO: Assigning synchronous standby status to ['node3']"]).as_dict()
     assert "sync-standby-unavailable" not in [d["id"] for d in after["diagnoses"]]
     assert "sync-standby-unavailable" in [d["id"] for d in after["resolved"]]
-    still = _report(lines + ["2026-11-26 06:40:00,000 INFO: Assigning synchronous standby status to ['*']"]).as_dict()
+    still = _report([*lines, "2026-11-26 06:40:00,000 INFO: Assigning synchronous standby status to ['*']"]).as_dict()
     assert "sync-standby-unavailable" in [d["id"] for d in still["diagnoses"]]
 
 
@@ -366,8 +366,8 @@ def test_auth_failure_of_another_user_is_not_replication_auth():
 
 
 def test_fix_uses_the_endpoints_the_log_names_and_names_an_unconfirmed_url_as_text():
-    lines = ["2026-11-26 06:25:0%d,000 WARNING: Request failed to node1: GET http://127.0.0.11:8008/patroni "
-             "(HTTPConnectionPool(host='127.0.0.11', port=8008): Max retries exceeded)" % i for i in range(4)]
+    lines = [f"2026-11-26 06:25:0{i},000 WARNING: Request failed to node1: GET http://127.0.0.11:8008/patroni "
+             "(HTTPConnectionPool(host='127.0.0.11', port=8008): Max retries exceeded)" for i in range(4)]
     lines += [ln for ln in (SAMPLES / "dcs-unreachable.at-start.node1.patroni.log").read_text().splitlines()
               if "Failed to get list of machines" in ln][:6]
     out = _report(lines).as_dict()
@@ -399,8 +399,8 @@ def test_retry_loop_collapses_into_one_timeline_entry_with_the_node():
 def test_logs_with_nothing_read_exits_3_and_says_what_was_tried(tmp_path):
     empty_dir = tmp_path / "emptydir"
     empty_dir.mkdir()
-    run = lambda *a: subprocess.run([sys.executable, "-m", "doctor", "logs", *a], capture_output=True, text=True,
-                                    timeout=60, cwd=str(Path(__file__).resolve().parents[2]))
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "doctor", "logs", *a], capture_output=True, text=True, timeout=60, cwd=str(Path(__file__).resolve().parents[2]))
     r = run(str(empty_dir))
     assert r.returncode == 3 and f"directory {empty_dir} has no log files" in r.stderr
     (tmp_path / "empty.log").write_text("")

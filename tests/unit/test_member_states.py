@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from doctor.model import model_of
 from doctor.model import member_states as ms
+from doctor.model import model_of
 from doctor.pipeline import analyze
 from tests.unit.conftest import load_facts
 from tests.unit.peer_fixtures import FIXTURES, build

@@ -176,6 +176,7 @@ def test_every_check_patroni_service_is_served():
 
 def test_prometheus_exposition_parses():
     from prometheus_client.parser import text_string_to_metric_families
+
     from doctor.render.emit import render_document
     from tests.unit.test_verify import facts as verify_facts
     f = verify_facts()

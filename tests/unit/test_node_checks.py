@@ -54,7 +54,7 @@ def test_port_in_use_fix_names_the_pid(judge):
 def test_timing_rule_is_reported(judge):
     report = judge("config-invalid.json")
     f = next(f for f in report.findings if f.check == "config.patroni")
-    assert "10 + 2*15 = 40 > 30" in " ".join(f.evidence + [f.summary])
+    assert "10 + 2*15 = 40 > 30" in " ".join([*f.evidence, f.summary])
 
 
 def test_validate_config_output_is_evidence(judge):

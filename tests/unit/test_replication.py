@@ -15,11 +15,11 @@ import pytest
 from cli_runner import run_cli
 
 from doctor.facts import Facts
-from doctor.pipeline import analyze
 from doctor.model import model_of
 from doctor.model.patroni_rules import slot_name
 from doctor.model.replication import ReplicationState
 from doctor.model.rows import MemberRow
+from doctor.pipeline import analyze
 from doctor.views.replication import replication_view
 
 REPO = Path(__file__).resolve().parents[2]

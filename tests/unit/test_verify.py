@@ -9,7 +9,6 @@ which that capture predates, are added here in the shape ``doctor/collect/roundt
 
 from __future__ import annotations
 
-import io
 import json
 
 import jsonschema
@@ -202,11 +201,11 @@ def test_primary_without_the_leader_key_is_split_brain():
     put(f, "replication.members.node3.in_recovery", False)
     put(f, "patroni_api.members.node3.body.role", "primary")
     rep = analyze(f, command="run", profiles=("run", "replication"))
-    sb = [x for x in rep.findings if x.check == "cluster.split-brain"][0]
+    sb = next(x for x in rep.findings if x.check == "cluster.split-brain")
     assert sb.status == "fail" and "node3 is a writable primary without the leader key, which node1 holds" in sb.summary
 
 
 def test_healthy_has_no_split_brain():
     rep = analyze(load_facts("healthy.replication.json"), command="run", profiles=("run", "replication"))
-    sb = [x for x in rep.findings if x.check == "cluster.split-brain"][0]
+    sb = next(x for x in rep.findings if x.check == "cluster.split-brain")
     assert sb.status == "ok" and "node1" in sb.summary

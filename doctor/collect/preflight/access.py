@@ -6,6 +6,7 @@ would (no setuid, no ACLs), so it works without switching user.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import stat
@@ -18,10 +19,8 @@ from doctor.errors import error_data
 def config_access(path: str, user: str) -> dict[str, Any]:
     """Whether ``user`` can read the config at ``path``, with the config's own mode."""
     out: dict[str, Any] = {"path": path, **path_access(path, user, os.R_OK)}
-    try:
+    with contextlib.suppress(OSError):
         out["mode"] = f"0{stat.S_IMODE(os.stat(path).st_mode):o}"
-    except OSError:
-        pass
     return out
 
 

@@ -153,7 +153,7 @@ def patroni_install(deadline: Deadline, pg_user: str) -> dict[str, Any]:
     cands = patroni_candidates()
     out: dict[str, Any] = {"candidates": cands, "found": bool(cands)}
     if not cands:
-        out["searched"] = ["$PATH"] + list(PATRONI_GLOBS)
+        out["searched"] = ["$PATH", *list(PATRONI_GLOBS)]
         return out
     exe = cands[0]
     out["executable"] = exe

@@ -37,7 +37,7 @@ def tcp_probe(host: str, port: int, timeout: float) -> dict[str, Any]:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             out["result"] = "connected"
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         out["result"] = "timeout"
     except ConnectionRefusedError:
         out["result"] = "refused"

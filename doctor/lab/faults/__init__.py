@@ -22,8 +22,22 @@ area: ``config``, ``dcs``, ``datadir``, ``ports``, ``auth``, ``replication``, ``
 from __future__ import annotations
 
 from . import (  # noqa: F401
-    archive, auth, clone, config, datadir, dcs, disk, leadership, members, ports, process, replication, roundtrip,
-    splitbrain, timeline, watchdog,
+    archive,
+    auth,
+    clone,
+    config,
+    datadir,
+    dcs,
+    disk,
+    leadership,
+    members,
+    ports,
+    process,
+    replication,
+    roundtrip,
+    splitbrain,
+    timeline,
+    watchdog,
 )
 from .helpers import leader, patch_config, patronictl, replicas, roles, sql, wait_until
 from .logs import log_marks, logs_since, wait_log
@@ -32,6 +46,28 @@ from .replication import SLOT_WAL_BYTES, probe_write
 from .runner import break_fault, heal
 from .state import active_fault, read_state
 
-__all__ = ["ALIASES", "FAULTS", "Ctx", "Fault", "SLOT_WAL_BYTES", "active_fault", "break_fault", "fault",
-           "heal", "healer", "leader", "log_marks", "logs_since", "patch_config", "patronictl", "probe_write",
-           "read_state", "replicas", "resolve", "roles", "sql", "wait_log", "wait_until"]
+__all__ = [
+    "ALIASES",
+    "FAULTS",
+    "SLOT_WAL_BYTES",
+    "Ctx",
+    "Fault",
+    "active_fault",
+    "break_fault",
+    "fault",
+    "heal",
+    "healer",
+    "leader",
+    "log_marks",
+    "logs_since",
+    "patch_config",
+    "patronictl",
+    "probe_write",
+    "read_state",
+    "replicas",
+    "resolve",
+    "roles",
+    "sql",
+    "wait_log",
+    "wait_until",
+]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import requests
 
@@ -52,18 +53,14 @@ def sql(n: Node, query: str, params=None, fetch: bool = False, timeout: int = 5)
 
 def try_sql(n: Node, query: str, params=None) -> None:
     """SQL in a healer: the cluster may be half up, so a failure is not an error."""
-    try:
+    with contextlib.suppress(LabError):
         sql(n, query, params)
-    except LabError:
-        pass
 
 
 def try_on_leader(lay: Layout, query: str) -> None:
     """SQL on whichever member leads, in a healer: no leader or a failure is not an error."""
-    try:
+    with contextlib.suppress(LabError):
         sql(leader(lay), query)
-    except LabError:
-        pass
 
 
 def patronictl(lay: Layout, *args: str, timeout: float = 60) -> str:
@@ -87,10 +84,8 @@ def patch_config(lay: Layout, patch: dict) -> None:
 
 def restore_dynamic_config(lay: Layout) -> None:
     """Patch the DCS /config back to the healthy lab's values (best effort: used by healers)."""
-    try:
+    with contextlib.suppress(LabError):
         patch_config(lay, configs.baseline_dynamic_config())
-    except LabError:
-        pass
 
 
 def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:

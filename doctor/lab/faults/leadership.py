@@ -3,13 +3,14 @@ take over, no leader at all."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import time
 
 from .. import cluster, configs, procs
 from ..layout import LabError, Layout
-from .helpers import patronictl, reclone, replicas, resume, restore_configs, rm_data_dir, wait_until
+from .helpers import patronictl, reclone, replicas, restore_configs, resume, rm_data_dir, wait_until
 from .logs import log_marks, patroni_logs, symptom
 from .registry import Ctx, fault, healer
 
@@ -163,8 +164,6 @@ def _h_nofail(ctx: Ctx) -> str:
         members = (cluster.cluster_view(lay) or {}).get("members", [])
         return bool(members) and not any((m.get("tags") or {}).get("nofailover") for m in members)
 
-    try:
+    with contextlib.suppress(LabError):
         wait_until(untagged, 30, "the nofailover tags to disappear from /cluster")
-    except LabError:
-        pass
     return "removed the nofailover tags and reloaded"

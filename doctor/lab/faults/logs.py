@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -18,10 +19,8 @@ def log_files(lay: Layout) -> list[Path]:
     files = []
     for n in lay.nodes:
         files += [n.patroni_log, n.patroni_stdout, n.etcd_log, n.dir / "pg_ctl.log"]
-        try:
+        with contextlib.suppress(OSError):
             files += sorted(n.postgres_log_dir.iterdir())
-        except OSError:
-            pass
     return files
 
 

@@ -7,8 +7,8 @@ its sample logs ``sample_logs/<id>.*.log`` and ``pgdoctor lab break <id>`` share
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..layout import LabError, Layout, Node
 

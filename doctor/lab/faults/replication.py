@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -9,8 +10,18 @@ import time
 
 from .. import cluster, configs, procs
 from ..layout import REPLICATION_PASSWORD, REPLICATION_USER, LabError, Node
-from .helpers import (leader, member_names, patch_config, patronictl, reclone, resume, sql,
-                      try_on_leader, try_sql, wait_until)
+from .helpers import (
+    leader,
+    member_names,
+    patch_config,
+    patronictl,
+    reclone,
+    resume,
+    sql,
+    try_on_leader,
+    try_sql,
+    wait_until,
+)
 from .logs import patroni_logs, postgres_logs, symptom
 from .registry import Ctx, fault, healer
 
@@ -277,9 +288,7 @@ def _b_walgone(ctx: Ctx) -> None:
 def _h_walgone(ctx: Ctx) -> str:
     lay = ctx.lay
     action = reclone(lay, ctx.node)
-    try:
+    with contextlib.suppress(LabError):
         patch_config(lay, {"postgresql": {"use_slots": True, "parameters": {"wal_keep_size": "128MB"}}})
-    except LabError:
-        pass
     try_on_leader(lay, "DROP TABLE IF EXISTS lab_wal")
     return f"slots and wal_keep_size back, {action}"

@@ -8,7 +8,7 @@ from .. import cluster
 from ..layout import LabError, Layout, Node
 from .helpers import leader, replicas, stop_extra_pids
 from .logs import log_marks
-from .registry import FAULTS, ALIASES, Ctx, Fault, resolve
+from .registry import ALIASES, FAULTS, Ctx, Fault, resolve
 from .state import active_fault, clear_state, read_state, write_state
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -28,7 +29,5 @@ def active_fault(lay: Layout | None = None) -> str | None:
 
 
 def clear_state(lay: Layout) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         lay.state_file.unlink()
-    except FileNotFoundError:
-        pass

@@ -8,8 +8,17 @@ import time
 
 from .. import cluster, configs, procs
 from ..layout import LabError, Node
-from .helpers import (leader, patch_config, reclone, restore_configs, restore_dynamic_config, roles, sql,
-                      try_on_leader, wait_until)
+from .helpers import (
+    leader,
+    patch_config,
+    reclone,
+    restore_configs,
+    restore_dynamic_config,
+    roles,
+    sql,
+    try_on_leader,
+    wait_until,
+)
 from .logs import patroni_logs, postgres_logs, symptom
 from .registry import Ctx, fault, healer
 

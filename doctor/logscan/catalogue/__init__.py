@@ -9,9 +9,9 @@ docs/message-catalogue.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 CATALOGUE_DIR = Path(__file__).resolve().parent
 COLUMNS = ("source", "kind", "level", "message", "style", "versions", "origins")

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from doctor.render.plain import escape
-from doctor.render.sections.cluster import scheduled_lines
 from doctor.render.sections import text_section
+from doctor.render.sections.cluster import scheduled_lines
 from doctor.units import human_bytes, human_seconds
 
 VERDICT_STYLE = {"protected": "green", "async": "cyan", "degraded": "yellow", "unprotected": "yellow",
