@@ -32,7 +32,7 @@ def _b_archive(ctx: Ctx) -> None:
 @healer("archive-command-failed")
 def _h_archive(ctx: Ctx) -> str:
     patch_config(ctx.lay, {"postgresql": {"parameters": {"archive_mode": None, "archive_command": None}}})
-    ctx.node = leader(ctx.lay)
+    ctx.target = leader(ctx.lay)
     _restart_postgres(ctx)
     sql(ctx.node, "DROP TABLE IF EXISTS lab_archive_probe")
     return "archive_mode and archive_command removed from the dynamic configuration; the leader restarted"

@@ -18,11 +18,18 @@ class Ctx:
     """What a breaker or healer works with: the lab, the target node, the fault's state file."""
 
     lay: Layout
-    node: Node | None
+    target: Node | None  # None for a fault of the whole cluster
     state: dict
     wait: bool = True
     variant: str | None = None
     details: dict = field(default_factory=dict)
+
+    @property
+    def node(self) -> Node:
+        """The target node, for the faults that have one (all but the cluster-wide ones)."""
+        if self.target is None:
+            raise LabError("this fault needs a target node (--node)")
+        return self.target
 
     def save(self) -> None:
         from .state import write_state
