@@ -95,6 +95,8 @@ def leader_postgres(ctx: CheckContext) -> Verdict:
     return fail(f"{lp.leader} holds the {what} key but {lp.why}: no write is acknowledged in cluster "
                 f"{ctx.node.scope or ctx.facts.get('config.data.scope')}"
                 + ("; the cluster is paused, so Patroni neither restarts it nor fails over" if lp.paused else
+                   f"; Patroni still reports it '{lp.state}', so it neither restarts it nor hands the key over"
+                   if lp.state_kind == "up" else
                    "; Patroni tries to start it and keeps the key until primary_start_timeout runs out"),
                 evidence=lp.evidence, values=values, subject=lp.leader)
 

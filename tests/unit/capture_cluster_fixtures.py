@@ -41,7 +41,7 @@ PLAN: dict[str, tuple[str | None, str | None, str | None]] = {
     "member-down.start-failed": ("member-down.start-failed", None, "node1"),
     "leader-postgres-down": ("leader-postgres-down", None, None),
     "pending-restart": ("pending-restart", None, "node1"),
-    "scheduled-action": ("scheduled-action", None, "node1"),
+    "healthy.scheduled-switchover": ("scheduled-action", None, "node1"),  # an announced plan, not a problem
     "member-count": ("member-count", None, "node1"),
 }
 

@@ -150,3 +150,27 @@ def test_the_state_table_covers_every_word_patroni_writes():
 
 def test_the_state_table_in_the_docs_is_current():
     assert ms.table_markdown() in DOCS.read_text()
+
+
+@pytest.mark.parametrize("fixture,problem,status,words", [
+    ("member-down.json", "member-down", "warn", ["'stopped'", "the cluster is paused"]),
+    ("member-down.start-failed.json", "member-down", "warn", ["'start failed'"]),
+    ("leader-postgres-down.json", "leader-postgres-down", "fail", ["does not accept connections", "still reports it"]),
+    ("pending-restart.json", "pending-restart", "warn", ["max_connections 100 → 120"]),
+    ("member-count.json", "member-count", "warn", ["where 3 are expected (the DCS history)", "missing: node3"]),
+])
+def test_lab_captures_are_named(judge, fixture, problem, status, words):
+    """Facts captured from the real lab faults (tests/unit/capture_cluster_fixtures.py)."""
+    report = judge(fixture)
+    d = diag(report, problem)
+    assert d is not None and d.status == status, [(x.id, x.status) for x in report.diagnoses]
+    assert all(w in d.summary for w in words), d.summary
+    if problem == "leader-postgres-down":
+        assert report.diagnoses[0].id == problem
+
+
+def test_lab_capture_of_a_scheduled_switchover_is_shown_not_diagnosed(judge):
+    report = judge("healthy.scheduled-switchover.json")
+    assert report.diagnoses == []
+    f = next(x for x in report.findings if x.check == "cluster.scheduled-action")
+    assert f.status == "ok" and "switchover scheduled at" in f.summary

@@ -55,12 +55,21 @@ def _hold_port(ctx: Ctx, n: Node, port: int) -> int:
     """A process that binds the address:port without listening: PostgreSQL cannot bind it ("Address already in
     use"), and a connection to it is refused at once (a listener that accepts would stall Patroni's REST API
     while its own status query waits on it)."""
-    code = (f"import socket, time; s = socket.socket(); s.bind(({n.address!r}, {port})); "
-            f"time.sleep(10 ** 9)  # {HOLDER}")
+    # without SO_REUSEADDR (with it, PostgreSQL could bind and listen beside it), so the bind waits until the
+    # stopped server's connections have left TIME_WAIT (60 s on Linux); the cluster is paused meanwhile
+    code = ("import socket, time\n"
+            "s = socket.socket()\n"
+            "while True:\n"
+            "    try:\n"
+            f"        s.bind(({n.address!r}, {port}))\n"
+            "        break\n"
+            "    except OSError:\n"
+            "        time.sleep(0.5)\n"
+            f"time.sleep(10 ** 9)  # {HOLDER}\n")
     pid = procs.spawn(["/usr/bin/python3", "-c", code], ctx.lay.base_dir / f"port-holder-{n.name}-{port}.log", None,
                       as_postgres=False, cwd=ctx.lay.base_dir)
     ctx.add_extra_pid(pid, HOLDER)
-    wait_until(lambda: not procs.port_free(n.address, port), 10, f"{n.address}:{port} to be held")
+    wait_until(lambda: not procs.port_free(n.address, port), 90, f"{n.address}:{port} to be held")
     return pid
 
 
