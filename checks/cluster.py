@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from doctor.checks._gates import dcs_keys
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
 from doctor.model import model_of
 from doctor.model.processes import node_patroni
@@ -22,19 +23,11 @@ def _prefix(ctx: CheckContext) -> str:
     return ctx.facts.dcs_prefix or ctx.node.dcs_prefix
 
 
-def _keys_or_skip(ctx: CheckContext) -> Verdict | None:
-    if not ctx.facts.dcs_keys_read:
-        err = ctx.facts.dcs_keys_error
-        return skip(f"the DCS keys could not be read ({err.get('kind', 'unknown')}: {err.get('message', '')})")
-    return None
 
 
 @check("cluster.initialize-key", "no stuck initialize key", playbook="initialize-key-stuck", profiles=("run",),
-       needs=("dcs",), errors_ok=True)
+       needs=("dcs",), errors_ok=True, gates=(dcs_keys,))
 def initialize_key(ctx: CheckContext) -> Verdict:
-    gate = _keys_or_skip(ctx)
-    if gate:
-        return gate
     prefix = _prefix(ctx)
     init = ctx.facts.get("dcs.initialize")
     leader = ctx.facts.dcs_leader
@@ -63,11 +56,8 @@ def initialize_key(ctx: CheckContext) -> Verdict:
 
 
 @check("cluster.leader", "the cluster has a leader", playbook="no-leader", profiles=("run", "replication"),
-       needs=("dcs",), errors_ok=True)
+       needs=("dcs",), errors_ok=True, gates=(dcs_keys,))
 def has_leader(ctx: CheckContext) -> Verdict:
-    gate = _keys_or_skip(ctx)
-    if gate:
-        return gate
     prefix = _prefix(ctx)
     model = model_of(ctx.facts)
     dcs_leader = model.dcs_leader

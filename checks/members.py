@@ -8,22 +8,13 @@ these checks turn them into verdicts with the values the playbooks' fixes need.
 
 from __future__ import annotations
 
+from doctor.checks._gates import dcs_keys
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
 from doctor.model import model_of
 
 PROFILES = ("run", "replication")
 
 
-def _keys_gate(ctx: CheckContext) -> Verdict | None:
-    """Member states come from the member keys (and the REST answers of the members they list)."""
-    if not ctx.facts.dcs_keys_read:
-        err = ctx.facts.dcs_keys_error
-        return skip(f"the DCS keys could not be read ({err.get('kind', 'unknown')}: {err.get('message', '')})")
-    return None
-
-
-def _psql(ctx: CheckContext, host: str | None, port: int | None) -> str:
-    return f"psql -h {host or '<host>'} -p {port or 5432} -U {ctx.node.superuser} -d postgres"
 
 
 def _paused(ctx: CheckContext) -> bool:
@@ -31,11 +22,8 @@ def _paused(ctx: CheckContext) -> bool:
 
 
 @check("cluster.member-down", "every member's PostgreSQL runs", "member-down", profiles=PROFILES,
-       needs=("dcs",), errors_ok=True)
+       needs=("dcs",), errors_ok=True, gates=(dcs_keys,))
 def member_down(ctx: CheckContext) -> list[Verdict] | Verdict:
-    gate = _keys_gate(ctx)
-    if gate:
-        return gate
     model = model_of(ctx.facts)
     down = model.down_members
     if not down:
@@ -62,7 +50,7 @@ def member_down(ctx: CheckContext) -> list[Verdict] | Verdict:
                    + ("; the cluster is paused, so Patroni will not start it" if paused and d.state == "stopped" else ""))
         values = {"member": d.name, "member_state": d.state, "state_kind": d.kind, "paused": paused,
                   "leader": lead.name if lead else None, "member_host": d.host, "member_port": d.port,
-                  "member_psql": _psql(ctx, d.host, d.port), "no_candidate": no_candidate,
+                  "member_psql": ctx.node.psql(d.host, d.port), "no_candidate": no_candidate,
                   "sync_emptied": sync_emptied, "is_here": d.name == ctx.node.name,
                   "member_log_dir": ctx.facts.get("logs.found.postgres_log_dir") if d.name == ctx.node.name else None}
         status = fail if (no_candidate or sync_emptied) else warn
@@ -72,11 +60,8 @@ def member_down(ctx: CheckContext) -> list[Verdict] | Verdict:
 
 
 @check("cluster.leader-postgres", "the leader's PostgreSQL runs and accepts writes", "leader-postgres-down",
-       profiles=PROFILES, needs=("dcs",), errors_ok=True)
+       profiles=PROFILES, needs=("dcs",), errors_ok=True, gates=(dcs_keys,))
 def leader_postgres(ctx: CheckContext) -> Verdict:
-    gate = _keys_gate(ctx)
-    if gate:
-        return gate
     model = model_of(ctx.facts)
     lp = model.leader_postgres
     if lp is None:
@@ -89,7 +74,7 @@ def leader_postgres(ctx: CheckContext) -> Verdict:
     values = {"leader": lp.leader, "leader_state": lp.state, "state_kind": lp.state_kind, "paused": lp.paused,
               "standby": lp.standby, "accepts_connections": lp.connection, "candidate": best[0] if best else None,
               "leader_host": m.host if m else None, "leader_port": m.port if m else None,
-              "leader_psql": _psql(ctx, m.host if m else None, m.port if m else None),
+              "leader_psql": ctx.node.psql(m.host if m else None, m.port if m else None),
               "is_here": lp.leader == ctx.node.name}
     what = "standby leader" if lp.standby else "leader"
     return fail(f"{lp.leader} holds the {what} key but {lp.why}: no write is acknowledged in cluster "
@@ -102,11 +87,8 @@ def leader_postgres(ctx: CheckContext) -> Verdict:
 
 
 @check("cluster.standby-leader", "a standby cluster's leader replicates from its source",
-       "standby-leader-not-streaming", profiles=PROFILES, needs=("dcs",), errors_ok=True)
+       "standby-leader-not-streaming", profiles=PROFILES, needs=("dcs",), errors_ok=True, gates=(dcs_keys,))
 def standby_leader(ctx: CheckContext) -> Verdict:
-    gate = _keys_gate(ctx)
-    if gate:
-        return gate
     sl = model_of(ctx.facts).standby_leader
     if sl is None:
         return ok("not a standby cluster, or its leader's PostgreSQL is not running (see leader-postgres-down)")
@@ -122,11 +104,8 @@ def standby_leader(ctx: CheckContext) -> Verdict:
 
 
 @check("cluster.pending-restart", "no member waits for a restart to apply a parameter", "pending-restart",
-       profiles=PROFILES, needs=("dcs",), errors_ok=True)
+       profiles=PROFILES, needs=("dcs",), errors_ok=True, gates=(dcs_keys,))
 def pending_restart(ctx: CheckContext) -> Verdict:
-    gate = _keys_gate(ctx)
-    if gate:
-        return gate
     model = model_of(ctx.facts)
     pending = model.pending_restarts
     if not pending:
@@ -146,11 +125,8 @@ def pending_restart(ctx: CheckContext) -> Verdict:
 
 
 @check("cluster.scheduled-action", "scheduled switchovers and restarts", "scheduled-action", profiles=PROFILES,
-       needs=("dcs",), errors_ok=True)
+       needs=("dcs",), errors_ok=True, gates=(dcs_keys,))
 def scheduled_action(ctx: CheckContext) -> list[Verdict] | Verdict:
-    gate = _keys_gate(ctx)
-    if gate:
-        return gate
     model = model_of(ctx.facts)
     actions = model.scheduled_actions
     if not actions:
@@ -174,11 +150,8 @@ def scheduled_action(ctx: CheckContext) -> list[Verdict] | Verdict:
 
 
 @check("cluster.member-count", "the cluster has the members it should", "member-count", profiles=PROFILES,
-       needs=("dcs",), errors_ok=True)
+       needs=("dcs",), errors_ok=True, gates=(dcs_keys,))
 def member_count(ctx: CheckContext) -> Verdict:
-    gate = _keys_gate(ctx)
-    if gate:
-        return gate
     expect = ctx.settings.get("expect_members")
     mc = model_of(ctx.facts).member_count(int(expect) if expect is not None else None)
     n = len(mc.present)

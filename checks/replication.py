@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from doctor.checks._gates import cluster_known, dcs_working
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
 from doctor.fixquote import shell_join
 from doctor.model import model_of
@@ -23,25 +24,12 @@ from doctor.units import human_bytes, human_seconds
 PROFILES = ("replication",)
 
 
-def _gate(ctx: CheckContext) -> Verdict | None:
-    """Skip when neither the DCS nor the REST API told us the cluster's members and settings."""
-    if not ctx.facts.dcs_keys_read and ctx.facts.dict_at("patroni_api.cluster.body") is None:
-        err = ctx.facts.dcs_keys_error
-        return skip("neither the DCS keys nor this node's REST /cluster could be read "
-                    f"({err.get('kind', 'unknown')}: {err.get('message', '')})")
-    return None
 
 
-def _dcs_gate(ctx: CheckContext, what: str) -> Verdict | None:
-    """Skip what only follows from a working DCS: without one, Patroni follows no leader and promotes
-    nobody, so a replica not streaming or no failover candidate is the DCS outage, not its own problem
-    (re-cloning a replica would not help)."""
-    down = model_of(ctx.facts).dcs_down
-    return skip(f"{down}: {what} cannot be judged while Patroni cannot use the DCS (see dcs-unreachable)") if down else None
 
 
 def _psql(ctx: CheckContext, row: MemberRow) -> str:
-    return shell_join("psql", "-h", row.host or "<host>", "-p", row.port or 5432, "-U", ctx.node.superuser, "-d", "postgres")
+    return ctx.node.psql(row.host, row.port)
 
 
 def _member_line(r: MemberRow) -> str:
@@ -71,11 +59,8 @@ def set_command(name: str, value: Any) -> str:
 
 
 @check("replication.sync-standby", "synchronous mode has the standbys it asks for", playbook="sync-standby-unavailable",
-       profiles=PROFILES, needs=("dcs",), errors_ok=True)
+       profiles=PROFILES, needs=("dcs",), errors_ok=True, gates=(cluster_known,))
 def sync_standby(ctx: CheckContext) -> list[Verdict] | Verdict:
-    gate = _gate(ctx)
-    if gate:
-        return gate
     model = model_of(ctx.facts)
     m = model.replication
     cfg, w, meaning = m.settings, m.writes, m.synchronous_node_count
@@ -132,11 +117,8 @@ def sync_standby(ctx: CheckContext) -> list[Verdict] | Verdict:
 
 
 @check("replication.lag", "replicas keep up with the leader", playbook="replication-lag", profiles=PROFILES,
-       needs=("dcs",), errors_ok=True)
+       needs=("dcs",), errors_ok=True, gates=(cluster_known,))
 def lag(ctx: CheckContext) -> list[Verdict] | Verdict:
-    gate = _gate(ctx)
-    if gate:
-        return gate
     m = model_of(ctx.facts).replication
     lead = m.leader_row()
     if lead is None:
@@ -177,11 +159,8 @@ def lag(ctx: CheckContext) -> list[Verdict] | Verdict:
 
 
 @check("replication.failover-candidate", "some replica could take over automatically", playbook="no-failover-candidate",
-       profiles=PROFILES, needs=("dcs",), errors_ok=True)
+       profiles=PROFILES, needs=("dcs",), errors_ok=True, gates=(cluster_known, dcs_working("failover candidates")))
 def failover_candidate(ctx: CheckContext) -> Verdict:
-    gate = _gate(ctx) or _dcs_gate(ctx, "failover candidates")
-    if gate:
-        return gate
     m = model_of(ctx.facts).replication
     f, lead, reps = m.failover, m.leader_row(), m.replicas()
     if lead is None:
@@ -203,11 +182,8 @@ def failover_candidate(ctx: CheckContext) -> Verdict:
 
 
 @check("replication.slots", "replication slots neither missing nor hoarding WAL", playbook="replication-slot-problem",
-       profiles=PROFILES, needs=("dcs",), errors_ok=True)
+       profiles=PROFILES, needs=("dcs",), errors_ok=True, gates=(cluster_known,))
 def slots(ctx: CheckContext) -> list[Verdict] | Verdict:
-    gate = _gate(ctx)
-    if gate:
-        return gate
     m = model_of(ctx.facts).replication
     lead = m.leader_row()
     if lead is None or not lead.pg_reachable:
@@ -249,11 +225,8 @@ def slots(ctx: CheckContext) -> list[Verdict] | Verdict:
 
 
 @check("replication.streaming", "every running replica streams", playbook="replica-not-streaming", profiles=PROFILES,
-       needs=("dcs",), errors_ok=True)
+       needs=("dcs",), errors_ok=True, gates=(cluster_known, dcs_working("streaming from the leader")))
 def streaming(ctx: CheckContext) -> list[Verdict] | Verdict:
-    gate = _gate(ctx) or _dcs_gate(ctx, "streaming from the leader")
-    if gate:
-        return gate
     m = model_of(ctx.facts).replication
     lead = m.leader_row()
     if lead is None:

@@ -94,6 +94,8 @@ class Check:
     fn: CheckFn
     errors_ok: bool = False  # the check judges collection errors itself (e.g. etcd refused)
     origin: str = "builtin"
+    # Run in order before the check; the first that returns a verdict (a skip, usually) is the check's answer.
+    gates: tuple[Callable[[CheckContext], Verdict | None], ...] = ()
 
 
 _REGISTRY: dict[str, Check] = {}
@@ -101,12 +103,15 @@ _PLUGIN_ERRORS: list[Finding] = []
 
 
 def check(id: str, title: str, playbook: str, profiles: Iterable[str] = ("run",), needs: Iterable[str] = (),
-          errors_ok: bool = False) -> Callable[[CheckFn], CheckFn]:
-    """Register a check. ``needs`` are fact paths without which the check is skipped."""
+          errors_ok: bool = False,
+          gates: Iterable[Callable[[CheckContext], Verdict | None]] = ()) -> Callable[[CheckFn], CheckFn]:
+    """Register a check. ``needs`` are fact paths without which the check is skipped; ``gates`` are
+    judgements of the facts (e.g. "the DCS keys were read") that answer for the check when they object."""
 
     def wrap(fn: CheckFn) -> CheckFn:
         origin = fn.__module__ if not fn.__module__.startswith("doctor.checks.") else "builtin"
-        _REGISTRY[id] = Check(id, title, playbook, tuple(profiles), tuple(needs), fn, errors_ok, origin)
+        _REGISTRY[id] = Check(id, title, playbook, tuple(profiles), tuple(needs), fn, errors_ok, origin,
+                              tuple(gates))
         return fn
 
     return wrap
@@ -205,7 +210,7 @@ def _run_one(c: Check, ctx: CheckContext) -> list[Finding]:
         if not err and not ctx.facts.has(path):
             return [finding("skip", f"not collected: {path}")]
     try:
-        result = c.fn(ctx)
+        result = next((v for v in (gate(ctx) for gate in c.gates) if v is not None), None) or c.fn(ctx)
     except Exception as exc:
         tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
         return [finding("error", f"check raised {type(exc).__name__}: {exc}", evidence=[tb[-1].strip()],

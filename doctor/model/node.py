@@ -208,6 +208,11 @@ class NodeView:
         from doctor.fixquote import shell_join
         return shell_join("patronictl", "-c", self.config_path or "/etc/patroni/patroni.yml")
 
+    def psql(self, host: str | None, port: int | None) -> str:
+        """A psql command line as this node's superuser to another member's PostgreSQL, quoted for a shell."""
+        from doctor.fixquote import shell_join
+        return shell_join("psql", "-h", host or "<host>", "-p", port or 5432, "-U", self.superuser, "-d", "postgres")
+
     def template_values(self) -> dict[str, Any]:
         """The values a playbook's fix commands may use."""
         endpoints = self.etcd_endpoints
