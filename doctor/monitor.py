@@ -240,19 +240,26 @@ def cluster_has_replica(report: Report, a: Args):
     return metrics, None, None
 
 
+def _remembered(a: Args, key: str, given: Any, new: Any) -> Any:
+    """The value to compare with: the one given on the command line, or the one kept under ``key`` in the
+    state file (check_patroni's cookie), which ``--save`` replaces with ``new``."""
+    if a.state_file is None:
+        return given
+    with nagiosplugin.Cookie(a.state_file) as cookie:
+        old = cookie.get(key)
+        if a.save:
+            cookie[key] = new
+            cookie.commit()
+    return old
+
+
 @service("cluster_config_has_changed")
 def cluster_config_has_changed(report: Report, a: Args):
     if (a.config_hash is None) == (a.state_file is None):
         raise UsageError("Either --hash or --state-file should be provided for this service")
     body = _body(report, "patroni_api.config")
     new = hashlib.md5(json.dumps(body).encode()).hexdigest()  # check_patroni's hash, so the two agree
-    old = a.config_hash
-    if a.state_file is not None:
-        with nagiosplugin.Cookie(a.state_file) as cookie:
-            old = cookie.get("hash")
-            if a.save:
-                cookie["hash"] = new
-                cookie.commit()
+    old = _remembered(a, "hash", a.config_hash, new)
     return ([Metric("is_configuration_changed", int(new != old), None, "@1:1")],
             f"The hash of patroni's dynamic configuration has not changed ({old}).",
             f"The hash of patroni's dynamic configuration has changed. The old hash was {old}.")
@@ -351,13 +358,7 @@ def node_tl_has_changed(report: Report, a: Args):
     new = node_body(report).get("timeline")
     if new is None:
         raise Unknown("/patroni reports no timeline")
-    old = a.timeline
-    if a.state_file is not None:
-        with nagiosplugin.Cookie(a.state_file) as cookie:
-            old = cookie.get("timeline")
-            if a.save:
-                cookie["timeline"] = new
-                cookie.commit()
+    old = _remembered(a, "timeline", a.timeline, new)
     return ([Metric("is_timeline_changed", int(str(new) != str(old)), None, "@1:1"), Metric("timeline", int(new))],
             f"The timeline is still {old}.", f"The expected timeline was {old} got {new}.")
 
