@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .. import cluster, procs
 from .helpers import start_foreign_listener, stop_extra_pids
@@ -10,26 +11,30 @@ from .logs import patroni_logs, postgres_logs, symptom
 from .registry import Ctx, fault, healer
 
 
+def _foreign_listener_then_patroni(ctx: Ctx, port: int, symptom_re: str, logs: list[Path]) -> None:
+    """Stop the member, put a foreign listener on one of its ports, start Patroni and wait for ``symptom_re``."""
+    n = ctx.node
+    cluster.stop_member(n)
+    pid = start_foreign_listener(ctx, n, port)
+    cluster.start_patroni(ctx.lay, n, check_ports=False)
+    ctx.details.update(listener_pid=pid, port=f"{n.address}:{port}")
+    symptom(ctx, symptom_re, logs)
+
+
 @fault("port-in-use", "a foreign listener (python3 -m http.server) on a member's PostgreSQL "
        "address:port while its Patroni is stopped, then Patroni started", variant="pg")
 def _b_port_pg(ctx: Ctx) -> None:
     n = ctx.node
-    cluster.stop_member(n)
-    pid = start_foreign_listener(ctx, n, n.pg_port)
-    cluster.start_patroni(ctx.lay, n, check_ports=False)
-    ctx.details.update(listener_pid=pid, port=f"{n.address}:{n.pg_port}")
-    symptom(ctx, r"could not bind|Address already in use", patroni_logs(n) + postgres_logs(n))
+    _foreign_listener_then_patroni(ctx, n.pg_port, r"could not bind|Address already in use",
+                                   patroni_logs(n) + postgres_logs(n))
 
 
 @fault("port-in-use", "a foreign listener (python3 -m http.server) on a member's REST "
        "address:port while its Patroni is stopped, then Patroni started", variant="rest")
 def _b_port_rest(ctx: Ctx) -> None:
     n = ctx.node
-    cluster.stop_member(n)
-    pid = start_foreign_listener(ctx, n, n.rest_port)
-    cluster.start_patroni(ctx.lay, n, check_ports=False)
-    ctx.details.update(listener_pid=pid, port=f"{n.address}:{n.rest_port}")
-    symptom(ctx, r"there is already a node named|Address already in use", patroni_logs(n))
+    _foreign_listener_then_patroni(ctx, n.rest_port, r"there is already a node named|Address already in use",
+                                   patroni_logs(n))
 
 
 @healer("port-in-use.pg", "port-in-use.rest")
