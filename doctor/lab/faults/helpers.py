@@ -151,6 +151,15 @@ def sigcont_patroni(n: Node) -> None:
         procs.signal_pid(pid, signal.SIGCONT)
 
 
+def pause_replay(ctx: Ctx) -> Node:
+    """Maintenance mode on (so Patroni leaves the replica alone), then WAL replay paused on the target
+    replica, which keeps receiving WAL; returns the leader."""
+    ld = leader(ctx.lay)
+    patronictl(ctx.lay, "pause", "--wait")
+    sql(ctx.node, "SELECT pg_wal_replay_pause()")
+    return ld
+
+
 def resume(lay: Layout) -> None:
     view = cluster.cluster_view(lay)
     if view and view.get("pause"):

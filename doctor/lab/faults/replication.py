@@ -15,6 +15,7 @@ from .helpers import (
     member_names,
     patch_config,
     patronictl,
+    pause_replay,
     reclone,
     resume,
     sql,
@@ -119,9 +120,7 @@ def _h_sync(ctx: Ctx) -> str:
        "on the leader")
 def _b_lag(ctx: Ctx) -> None:
     lay, n = ctx.lay, ctx.node
-    ld = leader(lay)
-    patronictl(lay, "pause", "--wait")
-    sql(n, "SELECT pg_wal_replay_pause()")
+    ld = pause_replay(ctx)
     sql(ld, "CREATE TABLE IF NOT EXISTS lab_lag (id bigint, pad text)")
     sql(ld, "INSERT INTO lab_lag SELECT g, repeat('x', 100) FROM generate_series(1, 200000) g",
         timeout=60)

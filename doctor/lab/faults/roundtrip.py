@@ -4,7 +4,7 @@ shows the member streaming)."""
 
 from __future__ import annotations
 
-from .helpers import leader, patronictl, resume, sql, try_sql
+from .helpers import pause_replay, resume, try_sql
 from .registry import Ctx, fault, healer
 
 
@@ -12,9 +12,7 @@ from .registry import Ctx, fault, healer
        "paused on a replica with pg_wal_replay_pause(); it keeps receiving WAL")
 def _b_round_trip(ctx: Ctx) -> None:
     lay, n = ctx.lay, ctx.node
-    ld = leader(lay)
-    patronictl(lay, "pause", "--wait")
-    sql(n, "SELECT pg_wal_replay_pause()")
+    ld = pause_replay(ctx)
     ctx.details.update(leader=ld.name, paused=n.name)
     ctx.state["leader"] = ld.name
     ctx.save()
