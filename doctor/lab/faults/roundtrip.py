@@ -11,7 +11,7 @@ from .registry import Ctx, fault, healer
 @fault("replication-round-trip", "cluster paused (so Patroni leaves the replica alone), then WAL replay "
        "paused on a replica with pg_wal_replay_pause(); it keeps receiving WAL")
 def _b_round_trip(ctx: Ctx) -> None:
-    lay, n = ctx.lay, ctx.node
+    n = ctx.node
     ld = pause_replay(ctx)
     ctx.details.update(leader=ld.name, paused=n.name)
     ctx.state["leader"] = ld.name
