@@ -13,8 +13,7 @@ import sys
 
 import typer
 
-from . import cluster, faults
-from .layout import LabError, Layout
+from .layout import UP_TIMEOUT, LabError, Layout
 
 app = typer.Typer(
     help="A real Patroni lab: three members (PostgreSQL 15 + Patroni + etcd) on loopback addresses, "
@@ -53,13 +52,14 @@ def _layout() -> Layout:
 
 @app.command()
 @handled
-def up(timeout: float = typer.Option(cluster.UP_TIMEOUT, help="Seconds to wait for a healthy cluster."),
+def up(timeout: float = typer.Option(UP_TIMEOUT, help="Seconds to wait for a healthy cluster."),
        no_wait: bool = typer.Option(False, "--no-wait", help="Start the processes and return at once."),
        fresh: bool = typer.Option(False, "--fresh", help="Stop everything, wipe data dirs, etcd data "
                                   "and configs, and bootstrap a new cluster.")):
     """Start etcd and the three Patroni members and wait for one leader and two streaming replicas.
 
     What already runs is left alone; a port taken by a process the lab did not start is an error."""
+    from . import cluster  # loaded by lab commands only, not at every start
     lay = _layout()
     if fresh:
         cluster.down(lay)
@@ -78,6 +78,7 @@ def down(purge: bool = typer.Option(False, "--purge", help="Also remove the lab'
     """Stop every process the lab started, by pid file (SIGTERM, then SIGKILL after a grace).
 
     Also stops a postmaster left running on a lab data dir and helpers a fault started."""
+    from . import cluster  # loaded by lab commands only, not at every start
     lay = _layout()
     existed = lay.base_dir.exists()
     res = cluster.down(lay, purge=purge)
@@ -96,6 +97,7 @@ def destroy():
 @handled
 def status(fmt: str = typer.Option("text", "--format", "-f", help="text or json")):
     """Each node's addresses, ports, paths, pids and what runs (json is a stable format)."""
+    from . import cluster  # loaded by lab commands only, not at every start
     lay = _layout()
     st = cluster.status(lay)
     if fmt == "json":
@@ -137,6 +139,7 @@ def status(fmt: str = typer.Option("text", "--format", "-f", help="text or json"
 @handled
 def list_faults(fmt: str = typer.Option("text", "--format", "-f", help="text or json")):
     """List the faults the lab can produce: `<problem-id>[.<variant>]`, named after the problem each produces."""
+    from . import faults  # loaded by lab commands only, not at every start
     ordered = sorted(faults.FAULTS.values(), key=lambda f: f.id)
     if fmt == "json":
         typer.echo(json.dumps([{"id": f.id, "problem": f.problem, "variant": f.variant, "summary": f.summary,
@@ -156,6 +159,7 @@ def break_(fault: str = typer.Argument(..., help="Fault id, `<problem-id>[.<vari
            no_wait: bool = typer.Option(False, "--no-wait", help="Do not wait for the symptom to show in the logs."),
            fmt: str = typer.Option("text", "--format", "-f", help="text or json")):
     """Break the running lab for real in the way FAULT describes (one fault at a time)."""
+    from . import faults  # loaded by lab commands only, not at every start
     lay = _layout()
     res = faults.break_fault(fault, node=node, lay=lay, wait=not no_wait, variant=variant)
     if res.get("note"):
@@ -175,6 +179,7 @@ def heal(timeout: float = typer.Option(120, help="Seconds to wait for a healthy 
     """Undo the active fault and bring back one leader and two streaming replicas.
 
     The cluster is recreated from scratch only when the fault cannot be undone."""
+    from . import faults  # loaded by lab commands only, not at every start
     lay = _layout()
     res = faults.heal(lay=lay, timeout=timeout)
     typer.echo(f"healed{' ' + res['fault'] if res.get('fault') else ''}: {res['action']} "

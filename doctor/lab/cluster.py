@@ -14,10 +14,9 @@ from pathlib import Path
 import requests
 
 from . import configs, procs
-from .layout import OS_USER, LabError, Layout, Node
+from .layout import OS_USER, UP_TIMEOUT, LabError, Layout, Node
 
 MARKER = ".pgdoctor-lab"
-UP_TIMEOUT = 90.0
 HTTP_TIMEOUT = 1.5
 
 

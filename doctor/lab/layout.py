@@ -37,6 +37,7 @@ REPLICATION_USER = "replicator"
 SUPERUSER_PASSWORD = "lab-super-7d41"
 REPLICATION_PASSWORD = "lab-repl-93c2"
 OS_USER = "postgres"
+UP_TIMEOUT = 90.0  # seconds a fresh or restarted lab may take to become healthy
 
 
 class LabError(Exception):

@@ -8,18 +8,21 @@ Patterns live in the playbooks' front matter; ``patterns_from`` collects them.
 
 from __future__ import annotations
 
-from doctor.playbooks import LogPattern, Playbook, load_playbooks
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the playbooks (and Jinja2) load only when patterns are asked for, not with every import
+    from doctor.playbooks import LogPattern, Playbook
 
 
 def patterns_from(playbooks: dict[str, Playbook] | None = None) -> list[LogPattern]:
     """Every log pattern of every playbook, in a stable order (playbook id, then file order)."""
+    from doctor.playbooks import load_playbooks
+
     books = playbooks if playbooks is not None else load_playbooks()
     out: list[LogPattern] = []
     for pid in sorted(books):
         out.extend(books[pid].patterns)
     return out
-
-
 
 
 def mark_ages(matches: list[dict], now: float | None = None) -> None:
