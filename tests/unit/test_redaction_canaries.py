@@ -255,6 +255,9 @@ def _no_canary(blob: bytes, where: str) -> None:
 
 
 def test_no_canary_in_any_member_of_the_bundle(planted):
+    # the members that carry the planted secrets' sources are there to be searched
+    assert {"facts.json", "system/environment.json"} <= set(planted["members"]), sorted(planted["members"])
+    assert any(name.startswith("logs/") for name in planted["members"]), sorted(planted["members"])
     for name, blob in planted["members"].items():
         _no_canary(blob, name)
     _no_canary(planted["output"].encode(), "the bundle command's output")
