@@ -221,7 +221,8 @@ class NodeView:
             "name": self.name or "<member name>",
             "scope": self.scope or "<scope>",
             "namespace": self.namespace,
-            "dcs_prefix": self.dcs_prefix,
+            # without a scope the cluster's keys are not known: a fix must not name the namespace's root
+            "dcs_prefix": self.dcs_prefix if self.scope else f"{self.namespace}/<scope>/",
             "data_dir": self.data_dir or "<data_dir>",
             "bin_dir": self.bin_dir or "",
             "pg_port": self.pg_port,

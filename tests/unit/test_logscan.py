@@ -409,3 +409,13 @@ def test_logs_with_nothing_read_exits_3_and_says_what_was_tried(tmp_path):
     r = run("--unit", "pgdoctor-no-such-unit")
     assert r.returncode == 3 and "journal:pgdoctor-no-such-unit: no entries" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_without_a_config_the_fix_names_no_key_outside_the_cluster():
+    """With no scope known, the initialize key's fix must not point at the namespace's root."""
+    from cli_runner import run_cli
+
+    out = run_cli("logs", str(SAMPLES / "initialize-key-stuck.patroni.log"), "--format", "json", check=2).json
+    fix = "\n".join(out["diagnoses"][0]["fix"])
+    assert "del '/service/<scope>/'initialize" in fix, fix
+    assert "/service/initialize" not in fix, fix
