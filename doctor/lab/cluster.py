@@ -230,13 +230,17 @@ def cluster_view(lay: Layout) -> dict | None:
 
 
 def health(lay: Layout) -> tuple[bool, str]:
-    """(healthy?, why not) — one leader and two streaming replicas, seen on every REST API."""
+    """(healthy?, why not) — one leader and two streaming replicas on the leader's timeline, seen on
+    every REST API. Right after a failover a replica streams before it reports the new timeline: that
+    cluster is not healthy yet (``verify`` would rightly flag it)."""
     leaders, streaming, problems = [], [], []
+    timelines: dict[str, object] = {}
     for n in lay.nodes:
         st = member_status(n)
         if st is None:
             problems.append(f"{n.name}: REST API not answering")
             continue
+        timelines[n.name] = st.get("timeline")
         role, state = st.get("role"), st.get("state")
         if role in ("primary", "master") and state == "running":
             leaders.append(n.name)
@@ -257,6 +261,9 @@ def health(lay: Layout) -> tuple[bool, str]:
             problems.append("cluster is paused")
     elif not problems:
         problems.append("no /cluster answer")
+    if len(set(timelines.values())) > 1:
+        problems.append("members on different timelines: "
+                        + ", ".join(f"{name} {tl}" for name, tl in timelines.items()))
     ok = len(leaders) == 1 and len(streaming) == 2 and not problems
     return ok, "; ".join(problems) or "ok"
 
