@@ -198,7 +198,7 @@ def members(facts: Facts, lv: LeaderView) -> list[Member]:
     keys_read = facts.dcs_keys_read
     dcs_members = {m["name"]: m for m in facts.dcs_members}
     rest = facts.rest_answers
-    rest_cluster = {m.get("name"): m for m in facts.dicts_at("patroni_api.cluster.body.members")}
+    rest_cluster = {m["name"]: m for m in facts.named_dicts_at("patroni_api.cluster.body.members")}
     names = sorted(set(dcs_members) | set(rest) | (set(rest_cluster) if not keys_read else set()))
     rows = []
     for name in names:
