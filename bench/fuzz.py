@@ -20,7 +20,8 @@ wall time and the child's peak RSS (``ru_maxrss``, which includes the ~baseline 
 brings). A child still running after ``--hang`` seconds is killed and counted as a hang.
 A crash is an exit code outside 0-3, a traceback or "internal error" in its output, a broken
 promise (invalid JSON, a refusal longer than one line, a fix gaining an operator). A leak is a
-file left in the child's own TMPDIR or a process it left running. Nothing here asserts on time:
+file left in the child's own TMPDIR or a process it left running. For tampered facts (``bundle``,
+``fix``) the inputs on which some check could not judge (its ``error`` finding) are counted too. Nothing here asserts on time:
 the figures are printed.
 
     python bench/fuzz.py [--examples 500] [--targets config,logs,bundle,fix] [--hang 120]
@@ -66,6 +67,7 @@ class Figures:
     max_seconds: tuple[float, str] = (0.0, "")
     max_rss_mb: tuple[float, str] = (0.0, "")
     over_rss: list[str] = field(default_factory=list)
+    check_errors: int = 0  # inputs where a check could not judge tampered facts (its "error" finding)
 
     def add(self, name: str, seconds: float, rss_mb: float) -> None:
         self.inputs += 1
@@ -117,6 +119,7 @@ def run_forked(fig: Figures, name: str, job: Callable[[], None], hang: float) ->
     code = os.waitstatus_to_exitcode(status)
     if name not in fig.hangs and (code != 0 or "Traceback" in text or "internal error" in text):
         fig.crashes.append(f"{name}: exit {code}: {text.strip().splitlines()[-1] if text.strip() else ''}")
+    fig.check_errors += "CHECK-ERRORS" in text
     left = [str(p.relative_to(tmp)) for p in tmp.rglob("*")]
     if left:
         fig.leaks.append(f"{name}: left {left[:3]} in TMPDIR")
@@ -139,8 +142,14 @@ def _pgid(pid: int) -> int | None:
 def cli_job(*argv: str, fmt: str = "json") -> Callable[[], None]:
     """A job that runs pgdoctor ARGV in-process and checks the promises on its outcome."""
     def job() -> None:
-        fz.assert_clean(fz.invoke(*argv), fmt)
+        report = fz.assert_clean(fz.invoke(*argv), fmt, check_errors_ok=argv[0] == "analyze")
+        _count_check_errors(report)
     return job
+
+
+def _count_check_errors(report: dict | None) -> None:
+    if report and any(f["status"] == "error" for f in report["findings"]):
+        print("CHECK-ERRORS")
 
 
 def config_job(path: str) -> Callable[[], None]:
@@ -161,6 +170,7 @@ def fix_job(case: tuple) -> Callable[[], None]:
         except FactsVersionError:
             return
         fz.assert_fix_safe(report(fz.set_path(doc, path, "zzplainzz")), hostile)
+        _count_check_errors(hostile)
     return job
 
 
@@ -326,7 +336,8 @@ def main() -> int:
             print(f"{target:7} inputs {fig.inputs:5}  tracebacks/crashes {len(fig.crashes):3}  hangs {len(fig.hangs):2}  "
                   f"leaks {len(fig.leaks):2}  max time {fig.max_seconds[0]:6.2f} s ({fig.max_seconds[1]})  "
                   f"max peak RSS {fig.max_rss_mb[0]:5.0f} MB ({fig.max_rss_mb[1]})  "
-                  f"over {RSS_LIMIT_MB} MB: {len(fig.over_rss)}  [{time.monotonic() - t0:.0f} s]")
+                  f"over {RSS_LIMIT_MB} MB: {len(fig.over_rss)}  inputs with a check error {fig.check_errors}  "
+                  f"[{time.monotonic() - t0:.0f} s]")
             for kind in ("crashes", "hangs", "leaks", "over_rss"):
                 for item in getattr(fig, kind)[:10]:
                     print(f"    {kind}: {item}")
