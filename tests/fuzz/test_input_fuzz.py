@@ -86,3 +86,36 @@ def test_a_hostile_fact_never_adds_a_shell_operator_to_a_fix(case):
     plain = _report(set_path(doc, path, "zzplainzz"))
     assert hostile["exit_code"] in (0, 1, 2, 3)
     assert_fix_safe(plain, hostile)
+
+
+# What the fuzzing above found, kept as plain cases: a value of another type than the collector writes
+# (a tampered bundle) used to end the whole command ("internal error") or a check ("check raised").
+TAMPERED = [
+    (("dcs", "members", 0, "name"), ["node1"]),
+    (("patroni_api", "cluster", "body", "members", 0, "name"), {"x": 1}),
+    (("system", "datadir", "entry_count"), "127.0.0.1"),
+    (("system", "datadir", "entries"), [["x"], 3]),
+    (("dcs", "members", 0, "timeline"), "; rm -rf /"),
+    (("dcs", "endpoints", 0, "latency_ms"), "slow"),
+    (("system", "disk", 0, "mountpoint"), ["x"]),
+    (("system", "disk", 0, "total"), {}),
+    (("config", "yaml_error", "line"), "; rm -rf /"),
+]
+
+
+def _fixture_with(path: tuple) -> dict | None:
+    from fuzz_support import fixture_names, leaf_paths, read_fixture
+    for name in fixture_names():
+        doc = read_fixture(name)
+        if any(p[:len(path)] == path for p in leaf_paths(doc)):
+            return doc
+    return None
+
+
+@pytest.mark.parametrize("path,value", TAMPERED, ids=[".".join(map(str, p)) for p, _ in TAMPERED])
+def test_a_tampered_fact_is_judged_without_failing(path, value):
+    doc = _fixture_with(path)
+    assert doc is not None, path
+    report = _report(set_path(doc, path, value))
+    errors = [(f["check"], f["summary"]) for f in report["findings"] if f["status"] == "error"]
+    assert not errors, errors
