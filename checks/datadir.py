@@ -57,7 +57,7 @@ def datadir_permissions(ctx: CheckContext) -> Verdict:
 @check("datadir.empty", "no stray files in an uninitialised data dir", playbook="datadir-not-empty",
        profiles=("run", "preflight"), needs=("system.datadir",))
 def datadir_not_empty(ctx: CheckContext) -> Verdict:
-    d = ctx.facts.get("system.datadir") or {}
+    d = ctx.facts.dict_at("system.datadir") or {}
     path = d.get("path")
     if not d.get("exists") or not d.get("is_dir"):
         return ok(f"{path or 'data dir'} does not exist yet, nothing stray in it")
@@ -65,10 +65,10 @@ def datadir_not_empty(ctx: CheckContext) -> Verdict:
         return skip(f"cannot list {path}: {d['list_error'].get('message')}")
     if d.get("has_pg_version"):
         return ok(f"{path} holds an initialised cluster (PG_VERSION {d.get('pg_version')})")
-    count = d.get("entry_count", 0)
+    count = ctx.facts.int_at("system.datadir.entry_count") or 0
     if not count:
         return ok(f"{path} is empty, ready for bootstrap or clone")
-    entries = d.get("entries") or []
+    entries = [e for e in ctx.facts.list_at("system.datadir.entries") if isinstance(e, str)]
     shown = ", ".join(entries[:8]) + (f" and {count - 8} more" if count > 8 else "")
     return fail(f"{path} has {count} entr{'y' if count == 1 else 'ies'} but no PG_VERSION: {shown}; "
                 "initdb and pg_basebackup refuse a non-empty directory",

@@ -90,7 +90,7 @@ def dcs_reachable(ctx: CheckContext) -> list[Verdict] | Verdict:
                              f"answers but is unhealthy ({_err(e)})")
                              + f"; the cluster keeps quorum with {q.get('healthy')} of {q.get('total')} members",
                              evidence=evidence, values={**values, "endpoint": e["url"]}, subject=e["url"]))
-    slow = [e for e in eps if e.get("ok") and (e.get("latency_ms") or 0) > 1000]
+    slow = [e for e in eps if e.get("ok") and isinstance(e.get("latency_ms"), (int, float)) and e["latency_ms"] > 1000]
     for e in slow:
         verdicts.append(warn(f"etcd endpoint {e['url']} answered in {e['latency_ms']:.0f} ms; a slow DCS makes "
                              "Patroni miss its loop and lose the leader lock", evidence=evidence, subject=e["url"]))

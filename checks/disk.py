@@ -12,15 +12,17 @@ DEFAULTS = {"disk_warn_pct": 15.0, "disk_warn_bytes": 2 * 1024**3, "disk_fail_pc
 def disk_space(ctx: CheckContext) -> list[Verdict]:
     t = {k: ctx.settings.get(k, v) for k, v in DEFAULTS.items()}
     by_fs: dict[str, dict] = {}
-    for entry in ctx.facts.get("system.disk") or []:
-        if entry.get("error") or "free" not in entry:
-            continue
-        key = entry.get("mountpoint") or entry.get("checked")
+    for entry in ctx.facts.dicts_at("system.disk"):
+        if entry.get("error") or not all(isinstance(entry.get(k), (int, float)) for k in ("free", "total", "used")):
+            continue  # not measured (or not a measurement: a tampered bundle)
+        key = str(entry.get("mountpoint") or entry.get("checked"))
         fs = by_fs.setdefault(key, dict(entry, roles=[]))
         fs["roles"].append(f"{entry['role']} ({entry['path']})")
     verdicts = []
     for mount, fs in by_fs.items():
         free, pct = fs["free"], fs.get("free_percent", 100.0)
+        if not isinstance(pct, (int, float)):
+            pct = 100.0 * free / fs["total"] if fs["total"] else 100.0
         roles = ", ".join(fs["roles"])
         what = f"{mount} holding {roles}: {human_bytes(free)} free ({pct:.1f}% of {human_bytes(fs['total'])})"
         values = {"mountpoint": mount, "free": free, "free_human": human_bytes(free), "free_pct": pct,

@@ -69,7 +69,7 @@ def timelines(ctx: CheckContext) -> list[Verdict] | Verdict:
     if lead is None or lead.timeline is None:
         return skip("no leader with a known timeline to compare with")
     here = ctx.node.name
-    local_tl = ctx.facts.get("postgres.timeline")
+    local_tl = ctx.facts.int_at("postgres.timeline")
 
     def timeline_of(m: Member) -> int | None:
         """This node's own PostgreSQL is the freshest source for itself when the cluster does not say."""

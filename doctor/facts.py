@@ -90,6 +90,11 @@ class Facts:
         """The dict entries of the list at ``path``."""
         return [x for x in self.list_at(path) if isinstance(x, dict)]
 
+    def named_dicts_at(self, path: str) -> list[dict[str, Any]]:
+        """The dict entries of the list at ``path`` whose ``name`` is a non-empty string: a member
+        everything else keys by that name (a bundle's facts may say anything)."""
+        return [x for x in self.dicts_at(path) if isinstance(x.get("name"), str) and x["name"]]
+
     def int_at(self, path: str) -> int | None:
         value = self.get(path)
         return value if isinstance(value, int) else None
@@ -132,7 +137,7 @@ class Facts:
     @property
     def dcs_members(self) -> list[dict[str, Any]]:
         """The ``/members/<name>`` keys that name a member."""
-        return [m for m in self.dicts_at("dcs.members") if m.get("name")]
+        return self.named_dicts_at("dcs.members")
 
     @property
     def dcs_sync(self) -> dict[str, Any]:

@@ -172,9 +172,9 @@ def collect_logs(sources: Sequence[Any], since: float | None = None, until: floa
 def node_values(facts: Facts, node: NodeView) -> dict[str, Any]:
     """What playbook fixes may use: the config's values plus what the facts say of this node's data dir."""
     values = node.template_values()
-    datadir = facts.get("system.datadir") or {}
+    datadir = facts.dict_at("system.datadir") or {}
     values["data_dir_exists"] = bool(datadir.get("exists"))
-    values["data_dir_entries"] = int(datadir.get("entry_count") or 0)
+    values["data_dir_entries"] = facts.int_at("system.datadir.entry_count") or 0
     values["data_dir_initialised"] = bool(datadir.get("has_pg_version"))
     # what a log line's member name or API address must match before a fix command uses it
     members = model_of(facts).members

@@ -94,6 +94,10 @@ class Playbook:
             return place_values(_template(text).render(**values), values).strip()
         except jinja2.TemplateError as exc:
             return f"(fix template error in {self.source}: {exc})\n{text.strip()}"
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            # a value of another type than the facts hold when pgdoctor collects them (a tampered bundle):
+            # the section unfilled, with the reason, rather than no report at all
+            return f"(the values for {self.source} do not fit its template: {type(exc).__name__}: {exc})\n{text.strip()}"
 
     def value_names(self) -> frozenset[str]:
         """The value names the Fix and Verify templates use."""

@@ -5,6 +5,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 VENV="${PGDOCTOR_VENV:-.venv}"
+# A brand-new Debian has no python3, or one without venv/ensurepip (package python3-venv): as root,
+# install them the way scripts/install-lab.sh does; otherwise say what is missing.
+if [ ! -x "$VENV/bin/python" ] && ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && [ -z "${PYTHON:-}" ] && command -v apt-get >/dev/null; then
+        echo "setup: installing python3 and python3-venv (apt-get)"
+        { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+          && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv; } \
+            >/dev/null || { echo "setup: apt-get install python3 python3-venv failed" >&2; exit 1; }
+        PY=/usr/bin/python3
+    else
+        echo "setup: $PY cannot create a venv (install python3 and python3-venv, or set PYTHON)" >&2
+        exit 1
+    fi
+fi
 if [ ! -x "$VENV/bin/python" ]; then
     echo "setup: creating $VENV with $($PY --version 2>&1)"
     "$PY" -m venv "$VENV"

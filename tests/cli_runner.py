@@ -35,12 +35,13 @@ class Result:
 
 
 def run_cli(*args: str, input: str | bytes | None = None, stdin: IO | None = None, env: dict | None = None,
-            cwd: str | Path = "/", timeout: float = 180, check: int | None = None) -> Result:
-    """Run ``pgdoctor ARGS``; with ``check``, assert that exit code (and show stderr when it differs)."""
+            cwd: str | Path = "/", timeout: float = 180, check: int | None = None, wrap: tuple[str, ...] = ()) -> Result:
+    """Run ``pgdoctor ARGS``; with ``check``, assert that exit code (and show stderr when it differs).
+    ``wrap``: a command that runs it, e.g. ``setpriv`` with fewer capabilities."""
     full_env = dict(os.environ, PYTHONPATH=str(REPO))
     full_env.pop("PATRONICTL_CONFIG_FILE", None)
     full_env.update(env or {})
-    cp = subprocess.run([sys.executable, "-c", _MAIN, *args], input=input, stdin=stdin,
+    cp = subprocess.run([*wrap, sys.executable, "-c", _MAIN, *args], input=input, stdin=stdin,
                         capture_output=True, text=not isinstance(input, bytes) and stdin is None,
                         env=full_env, cwd=str(cwd), timeout=timeout)
     if check is not None:

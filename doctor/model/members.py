@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 from doctor.facts import Facts
 from doctor.model.lsn import lsn_to_int
+from doctor.model.patroni_rules import as_int
 
 PRIMARY_ROLES = ("primary", "master")
 
@@ -147,6 +148,11 @@ def live_role(facts: Facts, name: str) -> LiveRole:
     return LiveRole(None, where)
 
 
+def _timeline(value: Any) -> int | None:
+    """A timeline as Patroni writes it (a number); anything else (a tampered bundle) is unknown."""
+    return None if isinstance(value, bool) else as_int(value)
+
+
 def leader_view(facts: Facts) -> LeaderView:
     """Who is the writable primary. The DCS leader key when the keys are current and the leader itself
     agrees; otherwise the members' own word (REST role, pg_is_in_recovery), since a leader key read
@@ -203,7 +209,7 @@ def members(facts: Facts, lv: LeaderView) -> list[Member]:
     keys_read = facts.dcs_keys_read
     dcs_members = {m["name"]: m for m in facts.dcs_members}
     rest = facts.rest_answers
-    rest_cluster = {m.get("name"): m for m in facts.dicts_at("patroni_api.cluster.body.members")}
+    rest_cluster = {m["name"]: m for m in facts.named_dicts_at("patroni_api.cluster.body.members")}
     names = sorted(set(dcs_members) | set(rest) | (set(rest_cluster) if not keys_read else set()))
     rows = []
     for name in names:
@@ -220,7 +226,7 @@ def members(facts: Facts, lv: LeaderView) -> list[Member]:
         state_rest = None
         if r is not None:
             state_rest = r.get("replication_state") if role != "Leader" and r.get("replication_state") else r.get("state")
-        tl_dcs, tl_rest = d.get("timeline"), (r or {}).get("timeline")
+        tl_dcs, tl_rest = _timeline(d.get("timeline")), _timeline((r or {}).get("timeline"))
         xlog = (r or {}).get("xlog") or {}
         recv = lsn_to_int(xlog.get("received_location")) if r else None
         replay = lsn_to_int(xlog.get("replayed_location")) if r else None

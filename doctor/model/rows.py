@@ -135,14 +135,28 @@ def leader_row(rows: list[MemberRow]) -> MemberRow | None:
     return next((r for r in rows if r.is_leader), None)
 
 
+_MEASURES = ("_bytes", "_seconds", "_ms")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def measured(d: dict[str, Any]) -> dict[str, Any]:
+    """The object with every measurement (``*_bytes``, ``*_seconds``, ``*_ms``, ``timeline``) that is
+    not a number set to None: the collector writes numbers, a tampered bundle may hold anything."""
+    bad = [k for k, v in d.items() if v is not None and (k == "timeline" or k.endswith(_MEASURES)) and not _number(v)]
+    return {**d, **dict.fromkeys(bad)} if bad else d
+
+
 def _ok(d: Any) -> dict[str, Any]:
     """A collected object, or {} when it is missing or holds a collection error."""
-    return d if isinstance(d, dict) and "error" not in d else {}
+    return measured(d) if isinstance(d, dict) and "error" not in d else {}
 
 
 def dicts(d: Any) -> list[dict[str, Any]]:
     """The dict entries of a collected list (rows of a query), [] when it is not a list."""
-    return [x for x in d if isinstance(x, dict)] if isinstance(d, list) else []
+    return [measured(x) for x in d if isinstance(x, dict)] if isinstance(d, list) else []
 
 
 def leader_pg(facts: Facts, leader: str | None) -> dict[str, Any]:
@@ -192,7 +206,7 @@ def build_rows(facts: Facts, members: list[Member], lv: LeaderView, cfg: Replica
     leader = lv.writable_leader
     pgm = facts.pg_members
     walsenders, ws_source = leader_walsenders(facts, leader, lpg)
-    leader_slots = {s.get("slot_name"): s for s in dicts(lpg.get("slots"))}
+    leader_slots = {s["slot_name"]: s for s in dicts(lpg.get("slots")) if isinstance(s.get("slot_name"), str)}
     sync_key = facts.dcs_sync
     in_sync = sync_names(facts)
     dcs_members = {m["name"]: m for m in facts.dcs_members}
@@ -253,7 +267,8 @@ def leader_walsenders(facts: Facts, leader: str | None,
     its PostgreSQL was queried, else its REST ``/patroni`` ``replication[]`` (state and sync_state, no LSNs);
     ({}, None) when neither was read."""
     if lpg and isinstance(lpg.get("stat_replication"), list):
-        return {r.get("application_name"): r for r in dicts(lpg["stat_replication"])}, f"pg_stat_replication on {leader}"
+        return ({r["application_name"]: r for r in dicts(lpg["stat_replication"]) if isinstance(r.get("application_name"), str)},
+                f"pg_stat_replication on {leader}")
     rest = rest_replication(facts, leader)
     if rest is not None:
         return {r.get("application_name"): r for r in rest}, f"{leader}'s REST /patroni replication[]"
@@ -336,7 +351,7 @@ def _replica_positions(row: MemberRow, b: Member, pg: dict[str, Any], ws: dict[s
     row.replay_paused = paused
     state = pg.get("replay_pause_state")
     row.replay_pause_state = state if isinstance(state, str) else None
-    ages = [ws.get("replay_lag_seconds")] if ws and ws.get("replay_lag_seconds") is not None else []
+    ages = [ws["replay_lag_seconds"]] if ws and ws.get("replay_lag_seconds") is not None else []
     if pos and (row.replay_lag_bytes or 0) > 0 and pos.get("last_replay_age_seconds") is not None:
         ages.append(pos["last_replay_age_seconds"])
     row.lag_seconds = round(max(ages), 3) if ages else None

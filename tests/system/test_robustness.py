@@ -84,3 +84,29 @@ def test_hung_etcd_keeps_every_collector_inside_the_deadline(hung_etcd, tmp_path
         assert facts.get(f"{domain}.error.kind") != "timeout", (domain, facts.get(domain))
     assert facts.get("patroni_api.reachable") is False
     assert set(facts.get("timings")) >= {"dcs", "patroni_api", "postgres", "replication", "system"}
+
+
+def test_refused_connections_are_findings_in_every_live_command(tmp_path):
+    """Nothing listens at the config's addresses (etcd, REST API, PostgreSQL all refuse): each live
+    command reports it as findings or one line, exit 0-3, never a traceback."""
+    from cli_runner import run_cli
+
+    cfg = tmp_path / "patroni.yml"
+    cfg.write_text(EXAMPLE.replace("127.0.0.1", "127.0.9.6"))  # 127.0.9.61-63: no lab, nothing listening
+    for argv in (["run", "--no-logs"], ["replication"], ["verify"], ["preflight"],
+                 ["monitor", "cluster_has_leader"], ["bundle", "-o", str(tmp_path / "b.tar.gz")]):
+        res = run_cli(*argv, "-c", str(cfg), "--timeout", "1",
+                      *(["--format", "json"] if argv[0] in ("run", "replication", "verify", "preflight") else []),
+                      timeout=120)
+        assert res.returncode in (0, 1, 2, 3) and "Traceback" not in res.stderr, (argv, res.stderr)
+        assert "internal error" not in res.stderr, (argv, res.stderr)
+        if argv[0] in ("run", "replication", "verify", "preflight"):
+            report = res.json
+            assert res.returncode == 2, (argv, report["verdict"])
+            assert "refused" in json.dumps(report).lower(), argv
+        elif argv[0] == "monitor":
+            # check_patroni's answer when the REST API cannot be asked: UNKNOWN, in one Nagios line
+            assert res.returncode == 3 and res.stdout.count("\n") == 1 and "UNKNOWN" in res.stdout, res.stdout
+            assert "refused" in res.stdout
+        else:
+            assert res.returncode in (0, 1, 2) and (tmp_path / "b.tar.gz").exists(), res.stderr

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -21,11 +20,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shell_words import active, code_lines, words
 
 from doctor.diagnosis import Group, fill_values
 from doctor.fixquote import FRAGMENTS, code_safe, place_values, shell_join, shell_word
 from doctor.model.node import NodeView
-from doctor.playbooks import CODE_RE, load_playbooks
+from doctor.playbooks import load_playbooks
 
 BOOKS = load_playbooks()
 # (an empty value is falsy and takes the template's other branch: see test_shell_word_keeps_plain_values_plain)
@@ -75,46 +75,6 @@ def with_value(values: dict[str, Any], name: str, value: str) -> dict[str, Any]:
 
 def string_names(book_id: str) -> list[str]:
     return sorted(n for n in BOOKS[book_id].value_names() if n not in NUMERIC and n != "tab_fixes")
-
-
-def code_lines(text: str) -> list[tuple[str, str]]:
-    """(kind, line) for every line of a fenced code block and every inline code span."""
-    lines = [("fence", ln) for block in CODE_RE.findall(text) for ln in block.splitlines()]
-    prose = CODE_RE.sub("", text).replace("\\`", "")  # an escaped backtick is text, not code
-    lines += [("inline", span) for span in re.findall(r"`([^`\n]+)`", prose)]
-    return lines
-
-
-def words(line: str) -> list[str]:
-    """Shell words and operators (``;``, ``|``, ``&&``, ``(``, redirections) as separate tokens."""
-    lex = shlex.shlex(line, posix=True, punctuation_chars=True)
-    lex.whitespace_split = True
-    return list(lex)
-
-
-def active(line: str) -> list[str]:
-    """The shell operators and expansions in a line that the shell would act on (outside quotes,
-    or ``$``/backtick inside double quotes), in order."""
-    found: list[str] = []
-    quote, i = "", 0
-    while i < len(line):
-        ch = line[i]
-        if quote == "'":
-            quote = "" if ch == "'" else quote
-        elif ch == "\\":
-            i += 1
-        elif quote == '"' and ch == '"':
-            quote = ""
-        elif ch in "$`":
-            found.append(line[i:i + 2] if line.startswith("$(", i) else ch)
-        elif not quote and ch in "'\"":
-            quote = ch
-        elif not quote and ch == "#" and (i == 0 or line[i - 1] in " \t"):
-            break  # a comment
-        elif not quote and ch in ";|&<>\n":
-            found.append(ch)
-        i += 1
-    return found
 
 
 def expected_word(value: str, name: str, kind: str) -> str:
