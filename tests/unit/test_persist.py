@@ -208,3 +208,17 @@ def test_a_bad_persist_spec_is_refused(spec: str, error: str) -> None:
 
 def test_duration_text() -> None:
     assert [duration_text(s) for s in (0, 59.6, 370, 3720)] == ["0s", "1m00s", "6m10s", "1h02m"]
+
+
+def test_pgdoctor_logs_takes_loop_wait_from_the_config(tmp_path: Path) -> None:
+    """``-c patroni.yml`` with ``loop_wait: 30``: 40 s of slot errors are within 3 loops, not a problem."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "patroni.yml"
+    config = tmp_path / "patroni.yml"
+    config.write_text(example.read_text().replace("loop_wait: 10", "loop_wait: 30"))
+    log = tmp_path / "node1.postgres.log"
+    log.write_text("\n".join(slot_errors(0, 40)) + "\n")
+    assert current(analyze_logs([FileSource(str(log))])) == ["replication-slot-problem"]
+    rep = analyze_logs([FileSource(str(log))], config_path=str(config))
+    assert current(rep) == []
+    match = next(m for m in rep.facts.get("logs.matches") if m["pattern"] == "slot-missing")
+    assert match["persist"]["loop_seconds"] == 30 and match["persist"]["loop_from"] == "config"
