@@ -48,7 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from doctor.logscan.catalogue import Mapped, Message, load_catalogue, load_mapping, render  # noqa: E402
+from doctor.logscan.catalogue import Mapped, Message, as_log_line, load_catalogue, load_mapping, render  # noqa: E402
 
 FORMATS = ("plain", "journal", "syslog", "json", "quoted")
 PATRONI_SIDE = ("patroni", "python-etcd", "urllib3")  # logged through Patroni's logging
@@ -72,8 +72,16 @@ class Line:
     text: str
 
 
+# PostgreSQL names the user a connection was for; a case about replication is the replication user's
+# (Patroni's documentation names it "replicator"), not a placeholder word.
+REPLICATION_PROBLEMS = ("replication-auth-failed", "pg-hba-replication-missing")
+
+
 def rendered(row: Message, mapped: Mapped | None) -> str:
-    return render(row.message, row.style, mapped.args if mapped else ())
+    message = row.message
+    if mapped is not None and mapped.value in REPLICATION_PROBLEMS and not mapped.args:
+        message = message.replace('user "%s"', 'user "replicator"').replace('role "%s"', 'role "replicator"')
+    return render(message, row.style, mapped.args if mapped else ())
 
 
 def line_of(row: Message, mapped: Mapped | None, t: float) -> list[Line]:
@@ -85,12 +93,10 @@ def line_of(row: Message, mapped: Mapped | None, t: float) -> list[Line]:
     if row.source == "postgres":
         return [Line(t, "postgres", row.level if row.level not in ("-", "") else "LOG", text)]
     if row.kind == "raise":  # an exception's text reaches the log as the last line of a traceback
-        origin = row.origins[0] if row.origins else ""
-        cls = origin.rsplit(":", 1)[-1] if ":" in origin else "Exception"
         return [Line(t, "patroni", "ERROR", "Unexpected exception"),
                 Line(t, "traceback", "", "Traceback (most recent call last):"),
                 Line(t, "traceback", "", '  File "/usr/lib/python3/dist-packages/patroni/ha.py", line 1, in run_cycle'),
-                Line(t, "traceback", "", f"{cls.split('.')[-1]}: {text}")]
+                Line(t, "traceback", "", as_log_line(row, mapped.args if mapped else ()))]
     level = row.level if row.level not in ("-", "") else "ERROR"
     return [Line(t, "patroni", level, text)]
 

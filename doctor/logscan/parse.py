@@ -245,7 +245,12 @@ def _parse_json(text: str) -> Line | None:
         return _with_time(line, str(ts or ""))
     if "message" in doc:  # Patroni log.type json, or another JSON logger
         level = doc.get("levelname") or doc.get("level")
-        line = Line(_text_of(doc["message"]), level=str(level).upper() if level else None, kind=None)
+        text = _text_of(doc["message"])
+        for key in ("exc_info", "exc_text", "stack_info"):  # logger.exception()'s traceback, in its own field
+            extra = _text_of(doc.get(key)).strip()
+            if extra:
+                text += " " + extra.replace("\n", " ")
+        line = Line(text, level=str(level).upper() if level else None, kind=None)
         return _with_time(line, str(doc.get("asctime") or doc.get("time") or doc.get("timestamp") or ""))
     return None
 

@@ -222,3 +222,25 @@ def test_pgdoctor_logs_takes_loop_wait_from_the_config(tmp_path: Path) -> None:
     assert current(rep) == []
     match = next(m for m in rep.facts.get("logs.matches") if m["pattern"] == "slot-missing")
     assert match["persist"]["loop_seconds"] == 30 and match["persist"]["loop_from"] == "config"
+
+
+OLD_ETCD = [  # Patroni 1.x/2.x with python-etcd (the etcd v2 API), as it words an unreachable etcd
+    "ERROR: Failed to get list of machines from http://10.0.0.11:2379/v2: MaxRetryError(\"HTTPConnectionPool("
+    "host='10.0.0.11', port=2379): Max retries exceeded with url: /v2/machines (Caused by NewConnectionError("
+    "'<urllib3.connection.HTTPConnection object at 0x7f>: Failed to establish a new connection: [Errno 111] "
+    "Connection refused'))\")",
+    "ERROR: Machines cache is empty, no machines to try.",
+]
+
+
+@pytest.mark.parametrize("prefix", sorted(PREFIXES))
+def test_old_patroni_etcd_wording_under_every_prefix(tmp_path: Path, prefix: str) -> None:
+    lines = [PREFIXES[prefix](patroni(t + i * 0.1, *OLD_ETCD[i].split(": ", 1))) for t in (0, 10, 20)
+             for i in range(len(OLD_ETCD))]
+    assert current(report(tmp_path, "patroni.log", lines))[:1] == ["dcs-unreachable"]
+
+
+@pytest.mark.parametrize("prefix", sorted(PREFIXES))
+def test_a_brief_wait_then_progress_is_silent_under_every_prefix(tmp_path: Path, prefix: str) -> None:
+    lines = [PREFIXES[prefix](ln) for ln in waiting_loop(0, 2) + clone_then_follow(20)]
+    assert current(report(tmp_path, "node2.patroni.log", lines)) == []
