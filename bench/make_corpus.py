@@ -80,7 +80,8 @@ REPLICATION_PROBLEMS = ("replication-auth-failed", "pg-hba-replication-missing")
 def rendered(row: Message, mapped: Mapped | None) -> str:
     message = row.message
     if mapped is not None and mapped.value in REPLICATION_PROBLEMS and not mapped.args:
-        message = message.replace('user "%s"', 'user "replicator"').replace('role "%s"', 'role "replicator"')
+        for word in ('user "%s"', 'User "%s"', 'role "%s"'):
+            message = message.replace(word, word.replace("%s", "replicator"))
     return render(message, row.style, mapped.args if mapped else ())
 
 

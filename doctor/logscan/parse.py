@@ -251,7 +251,10 @@ def _parse_json(text: str) -> Line | None:
             if extra:
                 text += " " + extra.replace("\n", " ")
         line = Line(text, level=str(level).upper() if level else None, kind=None)
-        return _with_time(line, str(doc.get("asctime") or doc.get("time") or doc.get("timestamp") or ""))
+        stamp = str(doc.get("asctime") or doc.get("time") or doc.get("timestamp") or "")
+        if line.level:  # matched as the plain line Patroni's default format would have written
+            line.raw = f"{stamp} {line.level}: {text}".lstrip()
+        return _with_time(line, stamp)
     return None
 
 

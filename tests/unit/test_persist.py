@@ -46,8 +46,17 @@ def quoted(line: str) -> str:
     return f"> {line}"
 
 
+def as_json(line: str) -> str:
+    """Patroni's ``log.type: json`` record of a plain Patroni line."""
+    import json
+
+    stamp, rest = line[:23], line[24:]
+    level, msg = rest.split(": ", 1)
+    return json.dumps({"asctime": stamp, "levelname": level, "message": msg})
+
+
 PREFIXES: dict[str, Callable[[str], str]] = {"plain": lambda s: s, "journal": journal, "syslog": syslog,
-                                             "quoted": quoted}
+                                             "quoted": quoted, "json": as_json}
 
 
 def waiting_loop(start: float, loops: int, owner: str = "None", me: str = "node2", step: float = 10.0,
