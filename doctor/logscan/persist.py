@@ -63,7 +63,7 @@ class Runs:
             if run is not None and run.ended is None:
                 run.ended = "silence"
             run = Run(time, ts)
-            self._push(run, spec)
+            self._push(run)
         run.count += 1
         if time is not None:
             if run.first is None:
@@ -80,7 +80,7 @@ class Runs:
         if self.last is not None and self.last.ended is None:
             self.last.ended = reason
 
-    def _push(self, run: Run, spec: Persist) -> None:
+    def _push(self, run: Run) -> None:
         self.n += 1
         if self.first is None:
             self.first = run
