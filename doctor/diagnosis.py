@@ -285,7 +285,22 @@ def log_evidence(m: dict[str, Any]) -> str:
         when = f" {first} … {last}"
     elif first:
         when = f" {first}"
-    return f"[{m.get('source', 'log')}] x{count}{when}: {line}"
+    return f"[{m.get('source', 'log')}] x{count}{when}: {line}{_persist_note(m)}"
+
+
+def _persist_note(m: dict[str, Any]) -> str:
+    """For a line that is a problem only when it persists: how long it went on without progress."""
+    from doctor.logscan.persist import duration_text
+
+    rec = m.get("persist")
+    if not isinstance(rec, dict) or not rec.get("persistent") or not isinstance(rec.get("run"), dict):
+        return ""
+    run = rec["run"]
+    loops = f"{rec.get('loops')} HA loops" if rec.get("each_loop") else \
+        f"{rec.get('loops')} HA loops of {rec.get('loop_seconds'):g}s ({rec.get('loop_from')})"
+    then = {"progress": "then progress", "silence": "then it stopped"}.get(str(run.get("then")), "still going")
+    return (f" — x{run.get('count')} in a row over {duration_text(run.get('seconds'))} "
+            f"({run.get('first')} … {run.get('last')}) with no progress, more than {loops}; {then}")
 
 
 def _log_summary(logs: list[dict[str, Any]]) -> str:

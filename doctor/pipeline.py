@@ -160,12 +160,14 @@ def collect_logs(sources: Sequence[Any], since: float | None = None, until: floa
     facts.set("pgdoctor_version", __version__)
     facts.set("profile", "logs")
     node_values: dict[str, Any] | None = None
+    loop_wait: float | None = None
     if config_path is not None:
         ctx = load_config_into(facts, CollectOptions(config_path=config_path), redactor)
-        node_values = NodeView(ctx.config or {}, ctx.config_path).template_values()
+        node = NodeView(ctx.config or {}, ctx.config_path)
+        node_values, loop_wait = node.template_values(), node.loop_wait
     facts.set("logs", scan_logs(sources, playbook_dirs, since=since, until=until, engine=engine,
                                 redact=lambda text: redactor.text(text, "logs"), deadline=deadline,
-                                node_values=node_values))
+                                node_values=node_values, loop_wait=loop_wait))
     return facts
 
 

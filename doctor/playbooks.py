@@ -64,6 +64,26 @@ class LogPattern:
     values: dict[str, str] = field(default_factory=dict)  # extra fix values, Jinja over the node's values
     # named group -> node value it must equal (e.g. user: replication_user), else the line is not this problem
     require: dict[str, str] = field(default_factory=dict)
+    persist: Persist | None = None  # a problem only when it outlasts a few HA loops without progress
+
+
+@dataclass(frozen=True)
+class Persist:
+    """``persist:`` of a pattern: its line is a problem only when it keeps coming back, with no progress
+    line between, for more than ``loops`` HA loops; seen briefly and then followed by progress it is a
+    transient of a bootstrap, clone or failover, and quiet.
+
+    ``each_loop``: the line is the HA loop's own report (Patroni logs what ``run_cycle`` returns once per
+    loop), so each line is one loop; otherwise loops are counted in time, ``loop_wait`` seconds each.
+    ``progress``: the event names or pattern ids that end a run of the line (the playbook's ``resolved_by``).
+    ``with_pattern``: a pattern id whose line must come in the same log during the run (the loop's
+    ``Lock owner: None``), else the run does not count.
+    """
+
+    loops: int = 3
+    each_loop: bool = False
+    progress: frozenset[str] = frozenset()
+    with_pattern: str | None = None
 
 
 @dataclass
@@ -161,6 +181,7 @@ def parse_playbook(text: str, source: str = "") -> Playbook:
             min_count=int(p.get("min_count", 1)), severity=p.get("severity"),
             min_span=float(p.get("min_span", 0) or 0), values={str(k): str(v) for k, v in (p.get("values") or {}).items()},
             require={str(k): str(v) for k, v in (p.get("require") or {}).items()},
+            persist=_persist_of(p.get("persist"), meta, source),
         ))
         missing = set(patterns[-1].require) - set(re.compile(p["regex"]).groupindex)
         if missing:
@@ -168,6 +189,11 @@ def parse_playbook(text: str, source: str = "") -> Playbook:
                                 f"{', '.join(sorted(missing))}")
         if patterns[-1].log not in LOG_KINDS:
             raise PlaybookError(f"{source}: pattern {patterns[-1].id}: log must be one of {LOG_KINDS}")
+    ids = {q.id for q in patterns}
+    for q in patterns:
+        if q.persist and q.persist.with_pattern and q.persist.with_pattern not in ids:
+            raise PlaybookError(f"{source}: pattern {q.id}: persist: with names no pattern of this playbook: "
+                                f"{q.persist.with_pattern}")
     return Playbook(
         id=str(meta["id"]), title=str(meta["title"]), severity=str(meta["severity"]),
         layer=int(meta.get("layer", 50)), explains=list(meta.get("explains") or []),
@@ -177,6 +203,25 @@ def parse_playbook(text: str, source: str = "") -> Playbook:
         resolved_across_nodes=bool(meta.get("resolved_across_nodes", False)),
         lab=str(meta["lab"]) if meta.get("lab") else None,
     )
+
+
+def _persist_of(spec: Any, meta: dict[str, Any], source: str) -> Persist | None:
+    """``persist: 3`` or ``persist: {loops: 3, each_loop: true, with: <pattern id>}``; progress is the
+    playbook's ``resolved_by``."""
+    if spec is None or spec is False:
+        return None
+    if isinstance(spec, bool) or not isinstance(spec, (int, dict)):
+        raise PlaybookError(f"{source}: persist must be a number of loops or a mapping")
+    spec = {"loops": spec} if isinstance(spec, int) else spec
+    unknown = set(spec) - {"loops", "each_loop", "with"}
+    if unknown:
+        raise PlaybookError(f"{source}: persist: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    loops = spec.get("loops", 3)
+    if isinstance(loops, bool) or not isinstance(loops, int) or loops < 1:
+        raise PlaybookError(f"{source}: persist: loops must be a whole number of at least 1")
+    return Persist(loops=loops, each_loop=bool(spec.get("each_loop", False)),
+                   progress=frozenset(str(x) for x in (meta.get("resolved_by") or [])),
+                   with_pattern=str(spec["with"]) if spec.get("with") else None)
 
 
 def builtin_dir() -> Path:

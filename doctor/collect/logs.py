@@ -38,7 +38,7 @@ def collect_logs(ctx: CollectContext) -> dict[str, Any]:
     # the "logs" share keeps a margin inside the collection's deadline to record what was found
     facts = scan_logs(sources, opts.playbook_dirs, since=since, until=until, redact=redact, notes=notes,
                       deadline=time.monotonic() + ctx.deadline.share("logs"), now=time.time(),
-                      node_values=node.template_values())
+                      node_values=node.template_values(), loop_wait=node.loop_wait)
     facts["found"] = where
     facts["since"] = opts.since
     facts["seconds"] = round(time.monotonic() - started, 3)
@@ -48,16 +48,17 @@ def collect_logs(ctx: CollectContext) -> dict[str, Any]:
 def scan_logs(sources: Sequence[Any], playbook_dirs: Sequence[str] | None = None, since: float | None = None,
               until: float | None = None, redact: Callable[[str], str] | None = None, engine: str = "auto",
               notes: Sequence[str] = (), deadline: float | None = None, now: float | None = None,
-              node_values: dict[str, Any] | None = None) -> dict[str, Any]:
+              node_values: dict[str, Any] | None = None, loop_wait: float | None = None) -> dict[str, Any]:
     """Scan ``sources`` for the playbooks' patterns: the ``logs`` domain of the facts.
 
     Used for this node's own logs (above) and for logs given by hand (``pgdoctor logs``).
     ``now`` dates the matches' ages; without it they are aged from the end of the logs read.
     ``node_values`` (this node's, when known) keep values that fit the node from being folded.
+    ``loop_wait`` (the config's, when known) is the HA loop persistent-only patterns are counted in.
     """
     scanner = Scanner(patterns_from(load_playbooks(list(playbook_dirs or []))), engine=engine, since=since,
                       until=until, redact=redact, deadline=deadline,
-                      node_values=node_values)
+                      node_values=node_values, loop_wait=loop_wait)
     scanner.notes.extend(notes)
     scanner.scan(list(sources))
     facts = scanner.facts()

@@ -225,6 +225,11 @@ def merge_result(scanner: Scanner, stats: SourceStats, res: dict[str, Any]) -> N
     stats.errors += part.errors
     for label, member in res["members"].items():
         scanner._members.setdefault(label, member)
+    has_lines = {(key[0], key[1]) for key, _ in res["aggs"]}
+    for key in res.get("progress_before", set()) - has_lines:  # progress in the range, no line of the pattern
+        for agg in scanner._persist_aggs.get(key, ()):
+            assert agg.runs is not None
+            agg.runs.end("progress")
     for key, b in res["aggs"]:
         b.pattern = scanner.patterns[key[1]]  # the scanner's own object, not the pickled copy
         a = scanner._aggs.get(key)
@@ -232,16 +237,21 @@ def merge_result(scanner: Scanner, stats: SourceStats, res: dict[str, Any]) -> N
             for vs in b.values.values():
                 del vs[MAX_GROUP_VALUES:]
             scanner._aggs[key] = b
+            if b.runs is not None:
+                scanner._persist_aggs.setdefault((key[0], key[1]), []).append(b)
             if b.pattern.require:
                 scanner._distinct[(key[0], key[1])] += 1
             continue
-        _merge_agg(a, b)
+        _merge_agg(a, b, scanner.silence)
     _merge_events(scanner, res["events"], res["events_added"])
 
 
-def _merge_agg(a: _Agg, b: _Agg) -> None:
+def _merge_agg(a: _Agg, b: _Agg, silence: float) -> None:
+    from doctor.logscan.persist import merge
     from doctor.logscan.scan import MAX_GROUP_VALUES
 
+    if a.runs is not None and b.runs is not None and a.pattern.persist is not None:
+        a.runs = merge(a.runs, b.runs, a.pattern.persist, silence)
     a.count += b.count
     if a.first is None and b.first is not None:
         a.first, a.first_ts = b.first, b.first_ts

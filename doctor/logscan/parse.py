@@ -1,6 +1,7 @@
 """Make sense of one log line whatever wrote it: time, level, which program, and the message.
 
-Tolerant by design: a line is peeled layer by layer (syslog or journal prefix, then
+Tolerant by design: a line is peeled layer by layer (quote marks of a pasted log, ``> ``; syslog or
+journal prefix, then
 Patroni's ``%(asctime)s %(levelname)s:`` or PostgreSQL's ``log_line_prefix`` or etcd's
 capnslog/zap format), and whatever cannot be recognised is kept as a bare message.
 Structured lines (journal ``-o json``, PostgreSQL jsonlog and csvlog, zap JSON) are
@@ -56,6 +57,8 @@ _JOURNAL_ISO = re.compile(
     r"(?P<ident>[^\s\[:]+)(?:\[\d+\])?: (?P<rest>.*)$", re.S)
 _LEADING_TIME = re.compile(r"^\[?" + _ISO + _TZ)
 _EPOCH = re.compile(r"^(?P<epoch>1\d{9})(?:\.(?P<frac>\d+))? ")
+# a line quoted in a mail, an issue or a chat ("> ", ">> ", "> > "), or pasted indented before its time
+_QUOTED = re.compile(r"^[ \t]*>(?:[ \t]?>)*[ \t]?|^[ \t]+(?=\d{4}-\d\d-\d\d[T ]|[A-Z][a-z]{2} +\d{1,2} \d\d:)")
 _CSVLOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [A-Za-z0-9+:-]+,")
 
 _ETCD_LEVELS = {"D": "DEBUG", "I": "INFO", "W": "WARNING", "E": "ERROR", "C": "CRITICAL", "N": "NOTICE"}
@@ -114,6 +117,9 @@ def _from_match(m: re.Match[str]) -> tuple[str, float | None]:
 def parse_line(text: str, source_kind: str | None = None) -> Line:
     """Parse one line (already decoded, without its newline)."""
     text = text.rstrip("\r\n")
+    q = _QUOTED.match(text)
+    if q and q.end() < len(text):
+        text = text[q.end():]
     if text.startswith("{"):
         parsed = _parse_json(text)
         if parsed is not None:
@@ -239,8 +245,16 @@ def _parse_json(text: str) -> Line | None:
         return _with_time(line, str(ts or ""))
     if "message" in doc:  # Patroni log.type json, or another JSON logger
         level = doc.get("levelname") or doc.get("level")
-        line = Line(_text_of(doc["message"]), level=str(level).upper() if level else None, kind=None)
-        return _with_time(line, str(doc.get("asctime") or doc.get("time") or doc.get("timestamp") or ""))
+        text = _text_of(doc["message"])
+        for key in ("exc_info", "exc_text", "stack_info"):  # logger.exception()'s traceback, in its own field
+            extra = _text_of(doc.get(key)).strip()
+            if extra:
+                text += " " + extra.replace("\n", " ")
+        line = Line(text, level=str(level).upper() if level else None, kind=None)
+        stamp = str(doc.get("asctime") or doc.get("time") or doc.get("timestamp") or "")
+        if line.level:  # matched as the plain line Patroni's default format would have written
+            line.raw = f"{stamp} {line.level}: {text}".lstrip()
+        return _with_time(line, stamp)
     return None
 
 

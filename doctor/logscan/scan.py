@@ -34,6 +34,7 @@ from typing import Any
 from doctor.logscan.deadline import DeadlineReached, passed
 from doctor.logscan.engines import Engine, make_engine
 from doctor.logscan.parse import Line, ParseError, is_structured, parse_line
+from doctor.logscan.persist import DEFAULT_LOOP_WAIT, SILENCE_LOOPS, Runs, describe
 from doctor.logscan.regex import required_literals
 from doctor.logscan.sources import LINE_CAP, STOPPED_AT_DEADLINE, Source, SourceStats, open_error_note, read_blocks
 from doctor.playbooks import LogPattern
@@ -67,6 +68,7 @@ class _Agg:
     folded_more: bool = False  # more than MAX_FOLDED_TRACKED distinct values were folded
     head_groups: dict[str, Any] | None = None  # the groups of the first line counted (to merge block ranges)
     changes: int = 0  # how often the groups changed after the first line (to merge block ranges)
+    runs: Runs | None = None  # for a ``persist`` pattern: its runs of lines without progress
 
 
 class _Clock:
@@ -135,21 +137,39 @@ class Scanner:
     def __init__(self, patterns: Sequence[LogPattern], engine: str | Engine = "auto", since: float | None = None,
                  until: float | None = None, redact: Callable[[str], str] | None = None,
                  deadline: float | None = None, block_size: int | None = None,
-                 node_values: Mapping[str, Any] | None = None, workers: int | None = None) -> None:
+                 node_values: Mapping[str, Any] | None = None, workers: int | None = None,
+                 loop_wait: float | None = None) -> None:
         """``deadline``: monotonic end time; reading stops there and each source says so.
         ``node_values``: this node's template values (e.g. ``replication_user``; the defaults without
         them): lines whose ``require`` groups fit them are always kept apart, never folded.
         ``workers``: processes that share a big plain file (None: one per core, 1: this process only);
-        the answers are the same either way (``doctor.logscan.parallel``)."""
+        the answers are the same either way (``doctor.logscan.parallel``).
+        ``loop_wait``: the HA loop's period from the config; ``persist`` patterns count loops of it
+        (``DEFAULT_LOOP_WAIT`` when the config does not say)."""
         self.patterns = list(patterns)
         self.confirm = [re.compile(p.regex, re.ASCII) for p in self.patterns]
         # Marker lines (benign, no event, nothing required: the heartbeat) can be most of a log and are
         # only needed for when they were last seen. They are found with bytes.find/rfind (C speed),
         # first and last of each block, and counted with bytes.count, instead of one callback per line.
         self._markers: list[tuple[int, bytes]] = []
+        self.loop_seconds = float(loop_wait) if loop_wait else DEFAULT_LOOP_WAIT
+        self.loop_from = "config" if loop_wait else "default"
+        self._silence = SILENCE_LOOPS * max((p.persist.loops for p in self.patterns if p.persist), default=3) \
+            * self.loop_seconds
+        # persist patterns: which lines end their runs (progress), which lines they need beside them (with)
+        self._progress_of: dict[str, list[int]] = {}
+        self._with_of: dict[str, list[int]] = {}
+        for i, p in enumerate(self.patterns):
+            if p.persist is None:
+                continue
+            for name in p.persist.progress:
+                self._progress_of.setdefault(name, []).append(i)
+            if p.persist.with_pattern:
+                self._with_of.setdefault(p.persist.with_pattern, []).append(i)
         if isinstance(engine, str):
             for i, p in enumerate(self.patterns):
-                lits = required_literals(p.regex) if p.benign and not p.event and not p.require else []
+                lits = required_literals(p.regex) if p.benign and not p.event and not p.require \
+                    and p.id not in self._with_of else []
                 if len(lits) == 1 and len(lits[0]) >= 8:
                     self._markers.append((i, lits[0].encode("utf-8")))
         marked = {i for i, _ in self._markers}
@@ -168,6 +188,9 @@ class Scanner:
         self._wanted = {i: {g: str(node_values[v]) for g, v in p.require.items() if node_values.get(v) is not None}
                         for i, p in enumerate(self.patterns) if p.require}
         self._members: dict[str, str] = {}  # source label -> the Patroni member its lines name as self
+        self._persist_aggs: dict[tuple[str, int], list[_Agg]] = {}  # (source, persist pattern) -> aggregates
+        self._progress_before: set[tuple[str, int]] = set()  # progress seen before any line of the pattern
+        self._with_last: dict[tuple[str, str], float] = {}  # (source, with pattern id) -> last time seen
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_EVENTS)
         self.sources: list[dict[str, Any]] = []
         self.notes: list[str] = []
@@ -185,6 +208,7 @@ class Scanner:
         lists the same first values as one pass would."""
         child = copy.copy(self)
         child._aggs, child._distinct, child._members = {}, collections.Counter(), {}
+        child._persist_aggs, child._progress_before, child._with_last = {}, set(), {}
         child._events = collections.deque(maxlen=MAX_EVENTS)
         child.sources, child.notes, child.shared, child.events_added = [], [], [], 0
         child.values_cap, child.workers = 2 * MAX_GROUP_VALUES, 1
@@ -193,7 +217,7 @@ class Scanner:
     def partial(self, stats: SourceStats) -> dict[str, Any]:
         """What a worker's scanner found, to be merged in file order (``parallel.merge_result``)."""
         return {"aggs": list(self._aggs.items()), "events": list(self._events), "events_added": self.events_added,
-                "members": dict(self._members), "stats": stats}
+                "members": dict(self._members), "stats": stats, "progress_before": set(self._progress_before)}
 
     # ------------------------------------------------------------------ reading
 
@@ -404,6 +428,8 @@ class Scanner:
             self._members.setdefault(src.label, groups["self_member"])
         agg = self._agg_for(idx, groups, line, src.label)
         agg.count += 1
+        if p.persist is not None:
+            self._persist_line(agg, idx, line, src.label)
         if line.time is not None:
             if agg.first is None:
                 agg.first, agg.first_ts = line.time, line.ts
@@ -427,7 +453,36 @@ class Scanner:
                     seen.append(v)
         if p.event:
             self._add_event(p, line, text, groups, src)
+        if self._progress_of or self._with_of:
+            self._progress_line(p, line, src.label)
         return agg
+
+    @property
+    def silence(self) -> float:
+        """A gap this long ends a run of a persist pattern (the loop stopped; a later line is a new run)."""
+        return self._silence
+
+    def _persist_line(self, agg: _Agg, idx: int, line: Line, source: str) -> None:
+        spec = self.patterns[idx].persist
+        assert spec is not None
+        if agg.runs is None:
+            agg.runs = Runs(head_open=(source, idx) not in self._progress_before)
+            self._persist_aggs.setdefault((source, idx), []).append(agg)
+        with_last = self._with_last.get((source, spec.with_pattern)) if spec.with_pattern else None
+        agg.runs.add(line.time, line.ts, spec, self.silence, with_last, self.loop_seconds)
+
+    def _progress_line(self, p: LogPattern, line: Line, source: str) -> None:
+        """A line that ends the runs of persist patterns (progress), or that they need beside them (with)."""
+        for name in (p.id, p.event):
+            for idx in self._progress_of.get(name or "", ()):
+                aggs = self._persist_aggs.get((source, idx))
+                if aggs is None:
+                    self._progress_before.add((source, idx))
+                for a in aggs or ():
+                    assert a.runs is not None
+                    a.runs.end("progress")
+        if p.id in self._with_of and line.ts is not None:
+            self._with_last[(source, p.id)] = line.ts
 
     def _agg_for(self, idx: int, groups: dict[str, Any], line: Line, source: str) -> _Agg:
         """The aggregate a line counts in. Lines that differ in a required group (e.g. which user
@@ -503,6 +558,10 @@ class Scanner:
                 quiet_reason = f"seen {agg.count} time(s), fewer than {p.min_count}"
             elif p.min_span and span is not None and span < p.min_span:
                 quiet_reason = f"lasted {span:.0f}s, less than {p.min_span:.0f}s"
+            persist = None
+            if p.persist is not None:
+                persist, transient = describe(agg.runs, p.persist, self.loop_seconds, self.loop_from)
+                quiet_reason = quiet_reason or transient
             m: dict[str, Any] = {
                 "playbook": p.playbook, "pattern": p.id, "log": p.log, "source": agg.source, "count": agg.count,
                 "first": agg.first, "last": agg.last, "first_ts": agg.first_ts, "last_ts": agg.last_ts,
@@ -515,6 +574,8 @@ class Scanner:
                 self._describe_fold(m, agg)
             if quiet_reason:
                 m["quiet_reason"] = quiet_reason
+            if persist is not None:
+                m["persist"] = persist
             node = self.node_of(agg.source)
             if node:
                 m["node"] = node

@@ -127,6 +127,20 @@ class NodeView:
         return f"{self.namespace}/{self.scope or ''}/".replace("//", "/")
 
     @property
+    def loop_wait(self) -> float | None:
+        """The HA loop's period as this config sets it (``loop_wait``, else the bootstrap DCS section's);
+        None when the config does not say (Patroni's default is 10 s)."""
+        for path in (("loop_wait",), ("bootstrap", "dcs", "loop_wait")):
+            v = self.get(*path)
+            try:
+                f = float(v) if v is not None and not isinstance(v, bool) else None
+            except (TypeError, ValueError):
+                f = None
+            if f is not None and 0 < f <= 3600:
+                return f
+        return None
+
+    @property
     def data_dir(self) -> str | None:
         v = self.get("postgresql", "data_dir")
         return str(v) if v else None

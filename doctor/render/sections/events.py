@@ -30,14 +30,28 @@ def render_events(console: Console, events: list[dict[str, Any]]) -> None:
         when = str(e.get("time") or "?").replace("T", " ")[:23]
         count = e.get("count") or 1
         repeat = f"the cycle ran {count} times" if e.get("cycle") else f"x{count}"
+        span = _span_text(e.get("time"), e.get("last")) if count > 1 else ""
         msg = str(e.get("message") or "")[:240 if e.get("cycle") else 160] + (
-            f"  ({repeat}, until {str(e.get('last'))[11:19]})" if count > 1 and e.get("last") else "")
+            f"  ({repeat}{span}, until {str(e.get('last'))[11:19]})" if count > 1 and e.get("last") else "")
         style = EVENT_STYLE.get(str(e.get("event")), "")
         ev = escape(str(e.get("event")))
         table.add_row(escape(when), f"[{style}]{ev}[/]" if style else ev,
                       escape(where_of(e)), escape(msg))
     console.print()
     console.print(table)
+
+
+def _span_text(first: Any, last: Any) -> str:
+    """" over 6m10s" between two ISO times of the timeline; empty when either is no time."""
+    import datetime as dt
+
+    from doctor.logscan.persist import duration_text
+
+    try:
+        a, b = dt.datetime.fromisoformat(str(first)), dt.datetime.fromisoformat(str(last))
+        return f" over {duration_text((b - a).total_seconds())}"
+    except (TypeError, ValueError):
+        return ""
 
 
 def where_of(event: dict[str, Any]) -> str:
