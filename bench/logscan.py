@@ -27,14 +27,15 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from _measure import measure  # noqa: E402
+
 DATA = Path("/var/tmp/pgdoctor-bench")
 
 HEARTBEATS = [
@@ -94,44 +95,6 @@ def export_ere(dest: Path) -> tuple[int, list[str]]:
             dropped.append(p.id)
     dest.write_text("\n".join(lines) + "\n")
     return len(lines), dropped
-
-
-def measure(argv: list[str], out: Path, env: dict[str, str]) -> dict[str, float]:
-    """Run ``argv`` with stdout to ``out``: wall and CPU seconds, peak RSS (one process, whole tree)."""
-    peak_tree = 0
-    with open(out, "wb") as fh:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-        done = threading.Event()
-
-        def poll() -> None:
-            nonlocal peak_tree
-            try:
-                top = psutil.Process(proc.pid)
-            except psutil.Error:
-                return
-            while not done.is_set():
-                total = 0
-                try:
-                    for p in [top, *top.children(recursive=True)]:
-                        total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-                peak_tree = max(peak_tree, total)
-                done.wait(0.01)
-
-        watcher = threading.Thread(target=poll, daemon=True)
-        watcher.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        done.set()
-        watcher.join()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode not in (0, 1, 2):
-        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {err[-400:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_one": usage.ru_maxrss / 1024,
-            "rss_tree": peak_tree / 2**20}
 
 
 def bench_size(size_mb: int, rounds: int, engines: list[str], ere: Path) -> None:
