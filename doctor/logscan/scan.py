@@ -129,6 +129,19 @@ def parse_or_skip(text: str, kind: str | None, stats: SourceStats) -> Line | Non
     return None
 
 
+class _Confirmers(dict[int, "re.Pattern[str]"]):
+    """Each pattern's Python regex by number, compiled when a candidate line first needs it: in most
+    logs most of the ~280 patterns never get one, and compiling them all costs ~40 ms."""
+
+    def __init__(self, regexes: Iterable[str]) -> None:
+        super().__init__()
+        self._sources = list(regexes)
+
+    def __missing__(self, idx: int) -> re.Pattern[str]:
+        rx = self[idx] = re.compile(self._sources[idx], re.ASCII)
+        return rx
+
+
 class Scanner:
     """Scan sources for the playbooks' patterns; collect ``matches``, ``events`` and per-source facts."""
 
@@ -142,7 +155,7 @@ class Scanner:
         ``workers``: processes that share a big plain file (None: one per core, 1: this process only);
         the answers are the same either way (``doctor.logscan.parallel``)."""
         self.patterns = list(patterns)
-        self.confirm = [re.compile(p.regex, re.ASCII) for p in self.patterns]
+        self.confirm = _Confirmers(p.regex for p in self.patterns)
         # Marker lines (benign, no event, nothing required: the heartbeat) can be most of a log and are
         # only needed for when they were last seen. They are found with bytes.find/rfind (C speed),
         # first and last of each block, and counted with bytes.count, instead of one callback per line.
@@ -209,6 +222,9 @@ class Scanner:
         return self
 
     def scan_source(self, src: Source) -> SourceStats:
+        expect = getattr(self.engine, "expect", None)
+        if expect is not None:  # the engine may pick its way by the input's size
+            expect(src.size_hint())
         if self.workers > 1:
             from doctor.logscan.parallel import scan_file_parallel
             stats = scan_file_parallel(self, src)

@@ -85,3 +85,24 @@ def test_literal_prefilter_finds_the_same_lines_with_and_without_the_automaton()
     with_automaton = engine.candidates(block)
     engine._automaton = None  # the bytes.find loop, as where pyahocorasick is not installed
     assert with_automaton and engine.candidates(block) == with_automaton
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan not installed")
+def test_auto_engine_takes_hyperscan_part_way_with_the_same_answers(tmp_path: Path, monkeypatch) -> None:
+    """``auto`` starts with the literal prefilter and hands over to Hyperscan past a size: a small log is
+    searched without compiling Hyperscan's database, a big one with it, and the answers never change."""
+    from doctor.logscan import engines
+
+    log = tmp_path / "mixed.log"
+    _mixed_log(log, 512 * 1024)
+    small = Scanner(PATTERNS, engine="auto", workers=1, block_size=16 * 1024).scan([FileSource(str(log))])
+    assert small.engine.name == "re", "512 KiB stays below the switch"
+    monkeypatch.setattr(engines, "AUTO_SWITCH_BYTES", 200 * 1024)
+    sized = Scanner(PATTERNS, engine="auto", workers=1, block_size=16 * 1024).scan([FileSource(str(log))])
+    assert sized.engine.name == "hyperscan", "a file's size is known: Hyperscan from its first byte"
+    monkeypatch.setattr(FileSource, "size_hint", lambda self: 0)  # a stream of unknown size switches as it reads
+    unknown = Scanner(PATTERNS, engine="auto", workers=1, block_size=16 * 1024).scan([FileSource(str(log))])
+    assert unknown.engine.name == "hyperscan"
+    pure = Scanner(PATTERNS, engine="re", workers=1, block_size=16 * 1024).scan([FileSource(str(log))])
+    for got in (small, sized, unknown):
+        assert got.matches() == pure.matches() and got.events() == pure.events()
