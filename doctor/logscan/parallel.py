@@ -74,9 +74,16 @@ def block_bounds(fd: int, size: int, block_size: int = BLOCK_SIZE, line_cap: int
         if window - prev > line_cap:
             return None  # read_blocks would cut an over-long line here
         window += block_size
-    if size - prev > line_cap:
-        return None
     if size > prev:
+        # The last read: read_blocks gives up to its last newline, then the file's last line when it
+        # has no newline of its own (as a block by itself), unless that line is longer than line_cap.
+        look = min(line_cap + 1, size - prev)
+        nl = os.pread(fd, look, size - look).rfind(b"\n")
+        end = size - look + nl + 1 if nl >= 0 else prev
+        if size - end > line_cap:
+            return None
+        if prev < end < size:
+            bounds.append(end)
         bounds.append(size)
     return bounds
 
