@@ -24,6 +24,7 @@ so an untimed line costs O(1) however many come in a row. A line that cannot be 
 
 from __future__ import annotations
 
+import codecs
 import collections
 import copy
 import re
@@ -106,6 +107,20 @@ class _Clock:
         if line.ts is not None:
             self.last = (line.time, line.ts)
         self._frontier = max(self._frontier, line_end)
+
+
+def valid_utf8(block: bytes, step: int = 256 * 1024) -> bool:
+    """Whether ``block`` is UTF-8, decoded a slice at a time: decoding an 8 MiB block whole makes a
+    string of up to 32 MiB, the largest thing a scanning process would hold."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(block)
+    try:
+        for i in range(0, len(block), step):
+            decoder.decode(view[i:i + step])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _quiet_parse(raw: bytes, kind: str | None) -> Line | None:
@@ -258,6 +273,7 @@ class Scanner:
                     mode = is_structured(block[:4096])
                     first = False
                 self.scan_block(block, mode, src, stats, clock)
+                del block  # one block held at a time: not this one while the next is read
         except Exception as exc:  # a reader bug must not lose the other sources
             stats.stop(f"reading failed: {type(exc).__name__}: {exc}")
             stats.errors.append({"kind": type(exc).__name__, "message": f"{src.label}: {exc}"})
@@ -274,11 +290,8 @@ class Scanner:
         if b"\x00" in block:
             stats.nul_bytes += block.count(b"\x00")
             block = block.replace(b"\x00", b"")
-        if not block.isascii():
-            try:
-                block.decode("utf-8")
-            except UnicodeDecodeError:
-                stats.invalid_utf8 = True
+        if not stats.invalid_utf8 and not block.isascii() and not valid_utf8(block):
+            stats.invalid_utf8 = True
         if mode:
             self._scan_structured(block, src, stats, clock)
         else:
@@ -314,6 +327,7 @@ class Scanner:
             if extra[idx] > 0:
                 agg.count += extra[idx]
         clock.before(len(block))  # carry the block's last time into the next block
+        clock.new_block(b"")  # and let go of this one: the next is read while it would still be held
 
     @staticmethod
     def _line_text(buf: bytes, start: int) -> str:

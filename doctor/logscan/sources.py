@@ -359,12 +359,15 @@ def read_blocks(stream: IO[bytes], stats: SourceStats, block_size: int = BLOCK_S
             data = data[nl + 1:]
             skipping = False
         buf = carry + data if carry else data
+        del data  # at most a block and its copy at once: memory stays bounded by the block size
         last_nl = buf.rfind(b"\n")
         if last_nl < 0:
             carry = buf
         else:
             block, carry = buf[:last_nl + 1], buf[last_nl + 1:]
+            del buf
             yield block
+            del block
         if len(carry) > line_cap:
             stats.long_lines += 1
             yield carry[:line_cap] + b"\n"
