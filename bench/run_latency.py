@@ -100,7 +100,8 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace)
     for name, xs in results.items():
         wall = statistics.median(x["wall"] for x in xs)
         line = (f"  {name:32} median {wall:6.3f} s wall, cpu {statistics.median(x['cpu'] for x in xs):6.3f} s, "
-                f"peak RSS {max(x['rss_one'] for x in xs):5.1f} MB (tree {max(x['rss_tree'] for x in xs):5.1f} MB)")
+                f"peak RSS {max(x['rss_one'] for x in xs):5.1f} MB (tree RSS {max(x['rss_tree'] for x in xs):5.1f}, "
+                f"PSS {max(x['pss_tree'] for x in xs):5.1f} MB)")
         if name != PEER:
             ratio = statistics.median(x["wall"] / p for x, p in zip(xs, peer, strict=True))
             line += f"  time/patronictl {ratio:.2f}x"
