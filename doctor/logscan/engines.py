@@ -41,10 +41,18 @@ class LiteralEngine:
 
     def candidates(self, block: bytes) -> list[tuple[int, int]]:
         if self._automaton is not None:
-            automaton, owners = self._automaton
-            # latin-1 maps each byte to one character: offsets in the text are offsets in the block
-            hits = [(end + 1, idx) for end, lit in automaton.iter(block.decode("latin-1")) for idx in owners[lit]]
-            return lines_of(block, hits)
+            automaton, owners, longest = self._automaton
+            found: list[tuple[int, int]] = []
+            # A slice at a time (each starting early enough to hold a literal that ends in it), so that the
+            # text and the hits of an 8 MiB block never exist whole. latin-1 maps each byte to one character:
+            # offsets in a slice's text are offsets in the block from where the slice starts.
+            for lo in range(0, len(block), SLICE):
+                start = max(0, lo - longest + 1)
+                text = block[start:lo + SLICE].decode("latin-1")
+                hits = [(start + end + 1, idx) for end, lit in automaton.iter(text) if start + end >= lo
+                        for idx in owners[lit]]
+                found.extend(lines_of(block, hits))
+            return sorted(set(found))
         found: set[tuple[int, int]] = set()
         find, rfind = block.find, block.rfind
         for idx, lits in enumerate(self._literals):
@@ -60,9 +68,12 @@ class LiteralEngine:
         return sorted(found)
 
 
-def _automaton(literals: list[list[bytes]]) -> tuple[object, list[list[int]]] | None:
-    """An Aho-Corasick automaton of every literal (value: its number) and which patterns own each; None
-    without pyahocorasick."""
+SLICE = 1 << 20  # bytes of a block the literal prefilter decodes and searches at once
+
+
+def _automaton(literals: list[list[bytes]]) -> tuple[object, list[list[int]], int] | None:
+    """An Aho-Corasick automaton of every literal (value: its number), which patterns own each, and the
+    longest literal's length; None without pyahocorasick."""
     try:
         import ahocorasick
     except ImportError:
@@ -80,7 +91,7 @@ def _automaton(literals: list[list[bytes]]) -> tuple[object, list[list[int]]] | 
     for lit, n in numbers.items():
         automaton.add_word(lit.decode("latin-1"), n)
     automaton.make_automaton()
-    return automaton, owners
+    return automaton, owners, max(map(len, numbers), default=1)
 
 
 def lines_of(block: bytes, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -142,3 +142,15 @@ def test_a_file_of_many_real_sized_blocks_is_shared_out(tmp_path: Path) -> None:
     two = _answers(log, 2, ENGINES[-1], 256 * 1024)
     assert two[3] == [str(log)]
     assert two[:3] == one[:3]
+
+
+@pytest.mark.parametrize("slice_size", [7, 64, 4096])
+def test_literal_prefilter_finds_the_same_lines_a_slice_at_a_time(monkeypatch, slice_size: int) -> None:
+    """The automaton searches a block in slices (memory); literals cut by a slice's edge are still found once."""
+    from doctor.logscan import engines
+
+    engine = engines.LiteralEngine([p.regex for p in PATTERNS])
+    block = b"".join(f.read_bytes() for f in sorted(SAMPLES.glob("*.log")))
+    whole = engine.candidates(block)
+    monkeypatch.setattr(engines, "SLICE", slice_size)
+    assert whole and engine.candidates(block) == whole
