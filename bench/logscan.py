@@ -2,7 +2,8 @@
 
 * The log (default 256 MiB and 1 GiB) is made from the real lines of sample_logs/ mixed with
   ordinary Patroni heartbeats (about one sample line in twenty). It is generated once into
-  /var/tmp/pgdoctor-bench/ and reused (``--clean`` removes it); it is never part of the repository.
+  /var/tmp/pgdoctor-bench/ and deleted at the end (``--keep`` keeps it for the next run, ``--clean``
+  removes a kept one); it is never part of the repository.
 * The pattern set is the playbooks' own, exported as POSIX ERE (``doctor.logscan.regex.to_ere``).
   A pattern that ERE cannot express is dropped from BOTH sides: pgdoctor then reads a copy of the
   playbooks without it (``PGDOCTOR_PLAYBOOKS`` cannot remove built-ins, so the bench says so and
@@ -10,12 +11,14 @@
 * grep runs with ``LC_ALL=C`` and writes its output to a file: with stdout on /dev/null GNU grep
   stops at the first match.
 * pgdoctor runs as the real command, ``pgdoctor logs FILE --format json > file``, once with the
-  default engine (hyperscan where installed) and once with ``--engine re`` (the pure-Python path).
+  default engine (``auto``: Hyperscan, where installed, for inputs past 4 MiB) and once with
+  ``--engine re`` (the pure-Python path).
 * Contenders alternate, round after round; the figures are medians over rounds: wall time, the
-  ratio pgdoctor/grep within each round, CPU time, and peak RSS: the largest single process
-  (``ru_maxrss``) and the largest sum over the process tree (psutil, polled every 10 ms).
+  ratio pgdoctor/grep within each round, CPU time, and peak memory: the largest single process
+  (``ru_maxrss``), and over the process tree (psutil, polled every 10 ms) the sum of RSS (shared pages
+  counted once per process) and the sum of PSS (shared pages divided among the processes).
 
-    python bench/logscan.py [--sizes 256,1024] [--rounds 3] [--engines auto,re] [--clean]
+    python bench/logscan.py [--sizes 256,1024] [--rounds 3] [--engines auto,re] [--keep | --clean]
 """
 
 from __future__ import annotations
@@ -27,14 +30,15 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from _measure import measure  # noqa: E402
+
 DATA = Path("/var/tmp/pgdoctor-bench")
 
 HEARTBEATS = [
@@ -96,44 +100,6 @@ def export_ere(dest: Path) -> tuple[int, list[str]]:
     return len(lines), dropped
 
 
-def measure(argv: list[str], out: Path, env: dict[str, str]) -> dict[str, float]:
-    """Run ``argv`` with stdout to ``out``: wall and CPU seconds, peak RSS (one process, whole tree)."""
-    peak_tree = 0
-    with open(out, "wb") as fh:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-        done = threading.Event()
-
-        def poll() -> None:
-            nonlocal peak_tree
-            try:
-                top = psutil.Process(proc.pid)
-            except psutil.Error:
-                return
-            while not done.is_set():
-                total = 0
-                try:
-                    for p in [top, *top.children(recursive=True)]:
-                        total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-                peak_tree = max(peak_tree, total)
-                done.wait(0.01)
-
-        watcher = threading.Thread(target=poll, daemon=True)
-        watcher.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        done.set()
-        watcher.join()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode not in (0, 1, 2):
-        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {err[-400:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_one": usage.ru_maxrss / 1024,
-            "rss_tree": peak_tree / 2**20}
-
-
 def bench_size(size_mb: int, rounds: int, engines: list[str], ere: Path) -> None:
     log = realistic_log(size_mb)
     subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
@@ -151,7 +117,7 @@ def bench_size(size_mb: int, rounds: int, engines: list[str], ere: Path) -> None
             runs[name].append(measure(contenders[name], outs[name], env))
             x = runs[name][-1]
             print(f"  round {r + 1}: {name:34} {x['wall']:7.2f} s wall, {x['cpu']:6.2f} s cpu, "
-                  f"RSS {x['rss_one']:.0f}/{x['rss_tree']:.0f} MB", flush=True)
+                  f"RSS {x['rss_one']:.0f}/{x['rss_tree']:.0f} MB, PSS {x['pss_tree']:.0f} MB", flush=True)
     grep_count = outs["grep -E -c -f"].read_text().strip()
     print(f"\n{size_mb} MiB log {log}: {rounds} round(s), alternated; load average now "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -163,7 +129,7 @@ def bench_size(size_mb: int, rounds: int, engines: list[str], ere: Path) -> None
         line = (f"  {name:34} median {wall:7.2f} s ({size_mb * 1.048576 / wall:6.1f} MB/s)  "
                 f"cpu {statistics.median(x['cpu'] for x in xs):6.2f} s  "
                 f"peak RSS one process {max(x['rss_one'] for x in xs):4.0f} MB, "
-                f"process tree {max(x['rss_tree'] for x in xs):4.0f} MB")
+                f"process tree {max(x['rss_tree'] for x in xs):4.0f} MB (PSS {max(x['pss_tree'] for x in xs):4.0f} MB)")
         if name != "grep -E -c -f":
             line += f"  time/grep {ratio:.2f}x"
             if outs[name].exists():
@@ -183,6 +149,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--engines", default="auto,re", help="pgdoctor engines to time: auto, hyperscan, re")
     ap.add_argument("--clean", action="store_true", help="delete the generated logs and exit")
+    ap.add_argument("--keep", action="store_true", help="keep the generated logs for the next run (default: deleted)")
     args = ap.parse_args()
     if args.clean:
         shutil.rmtree(DATA, ignore_errors=True)
@@ -197,8 +164,12 @@ def main() -> None:
           f"{len(dropped)} not expressible in ERE{': ' + ', '.join(dropped) if dropped else ''}")
     if dropped:
         sys.exit("refusing to compare different pattern sets: make these patterns ERE-expressible first")
-    for size in (int(s) for s in args.sizes.split(",")):
-        bench_size(size, args.rounds, [e for e in args.engines.split(",") if e], ere)
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            bench_size(size, args.rounds, [e for e in args.engines.split(",") if e], ere)
+    finally:
+        if not args.keep:
+            shutil.rmtree(DATA, ignore_errors=True)
 
 
 if __name__ == "__main__":

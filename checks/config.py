@@ -201,6 +201,8 @@ def config_valid(ctx: CheckContext) -> list[Verdict] | Verdict:
         evidence.extend(f"  {line}" for line in validate["problems"][:15])
     elif validate.get("available") and validate.get("exit_code") == 0:
         evidence.append("patroni --validate-config --ignore-listen-port: no problems")
+    elif validate.get("skipped") and validate.get("reason"):
+        evidence.append(f"patroni --validate-config: not run: {validate['reason']}")
     for line in host_says:
         why = next(w for rx, w in HOST_OBJECTIONS if rx.search(line))
         evidence.append(f"not a config problem ({why}): {line}")

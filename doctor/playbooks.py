@@ -17,11 +17,12 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-import jinja2.meta
 import yaml
+
+if TYPE_CHECKING:
+    import jinja2
 
 from doctor.fixquote import mark, place_values, wrap_fragments
 
@@ -29,23 +30,32 @@ SEVERITIES = ("critical", "error", "warning", "info")
 LOG_KINDS = ("patroni", "postgres", "etcd", "pg_basebackup", "pg_rewind", "any")
 SECTION_RE = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
 CODE_RE = re.compile(r"```[a-z]*\n(.*?)```", re.DOTALL)
+# libyaml's loader where PyYAML has it: the pure-Python one spends ~60 ms on the front matters.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class PlaybookError(ValueError):
     """A playbook file is malformed."""
 
 
-class _ShowMissing(jinja2.Undefined):
-    """An unknown value renders as ``<name>`` so a gap is visible, never silently empty."""
+@functools.cache
+def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
+    """(Fix and Verify's environment, a pattern value's), made on first use: a healthy run renders no fix,
+    and importing Jinja2 costs ~15 ms.
 
-    def __str__(self) -> str:
-        return f"<{self._undefined_name}>"
+    Fix and Verify: every output is marked, then placed for where it stands (see doctor.fixquote). A
+    pattern's own values are values, not Markdown: rendered plainly, placed later like any other. An
+    unknown value renders as ``<name>`` in both, so a gap is visible, never silently empty.
+    """
+    import jinja2
 
+    class ShowMissing(jinja2.Undefined):
+        def __str__(self) -> str:
+            return f"<{self._undefined_name}>"
 
-# Fix and Verify: every output is marked, then placed for where it stands (see doctor.fixquote).
-_ENV = jinja2.Environment(undefined=_ShowMissing, autoescape=False, keep_trailing_newline=True, finalize=mark)
-# A pattern's own values are values, not Markdown: rendered plainly, placed later like any other.
-_VALUE_ENV = jinja2.Environment(undefined=_ShowMissing, autoescape=False, keep_trailing_newline=True)
+    fixes = jinja2.Environment(undefined=ShowMissing, autoescape=False, keep_trailing_newline=True, finalize=mark)
+    values = jinja2.Environment(undefined=ShowMissing, autoescape=False, keep_trailing_newline=True)
+    return fixes, values
 
 
 @dataclass
@@ -109,6 +119,8 @@ class Playbook:
         text = self.section(name)
         if not text:
             return ""
+        import jinja2
+
         values = wrap_fragments(values)
         try:
             return place_values(_template(text).render(**values), values).strip()
@@ -131,31 +143,39 @@ class Playbook:
 @functools.lru_cache(maxsize=256)
 def _template(text: str) -> jinja2.Template:
     """A section's compiled template (sections are rendered once per diagnosis, often the same ones)."""
-    return _ENV.from_string(text)
+    return _environments()[0].from_string(text)
 
 
 @functools.lru_cache(maxsize=256)
 def _value_names(text: str) -> frozenset[str]:
+    import jinja2
+    import jinja2.meta
+
     try:
-        return frozenset(jinja2.meta.find_undeclared_variables(_ENV.parse(text)))
+        return frozenset(jinja2.meta.find_undeclared_variables(_environments()[0].parse(text)))
     except jinja2.TemplateError:
         return frozenset()
 
 
 def render_value(template: str, values: dict[str, Any]) -> str:
     """Render one small Jinja template (a pattern's ``values``) with the node's values."""
+    import jinja2
+
     try:
-        return _VALUE_ENV.from_string(template).render(**values)
+        return _environments()[1].from_string(template).render(**values)
     except jinja2.TemplateError:
         return template
 
 
-def parse_playbook(text: str, source: str = "") -> Playbook:
+def parse_playbook(text: str, source: str = "", check_regexes: bool = True) -> Playbook:
+    """One playbook file. ``check_regexes``: compile every pattern to refuse a bad one here (a team's
+    playbooks); the built-in ones are compiled by the test suite and, when logs are read, by the scanner.
+    """
     if not text.startswith("---"):
         raise PlaybookError(f"{source}: no YAML front matter (must start with ---)")
     try:
         _, front, body = text.split("---", 2)
-        meta = yaml.safe_load(front) or {}
+        meta = yaml.load(front, Loader=_YAML_LOADER) or {}
     except (ValueError, yaml.YAMLError) as exc:
         raise PlaybookError(f"{source}: bad front matter: {exc}") from None
     for key in ("id", "title", "severity"):
@@ -172,7 +192,7 @@ def parse_playbook(text: str, source: str = "") -> Playbook:
         if not isinstance(p, dict) or "regex" not in p:
             raise PlaybookError(f"{source}: pattern #{i + 1} needs a regex")
         try:
-            re.compile(p["regex"])
+            compiled = re.compile(p["regex"]) if check_regexes else None
         except re.error as exc:
             raise PlaybookError(f"{source}: pattern {p.get('id', i + 1)} is not a valid regex: {exc}") from None
         patterns.append(LogPattern(
@@ -183,7 +203,7 @@ def parse_playbook(text: str, source: str = "") -> Playbook:
             require={str(k): str(v) for k, v in (p.get("require") or {}).items()},
             persist=_persist_of(p.get("persist"), meta, source),
         ))
-        missing = set(patterns[-1].require) - set(re.compile(p["regex"]).groupindex)
+        missing = set(patterns[-1].require) - set(compiled.groupindex) if compiled else set()
         if missing:
             raise PlaybookError(f"{source}: pattern {patterns[-1].id}: require names no group of its regex: "
                                 f"{', '.join(sorted(missing))}")
@@ -232,7 +252,8 @@ def load_playbooks(extra_dirs: list[str] | None = None) -> dict[str, Playbook]:
     """Built-in playbooks, then the team's own (``--playbooks`` / $PGDOCTOR_PLAYBOOKS) on top.
 
     Parsed once per process and set of directories: a run needs them both for the log patterns
-    and for the diagnosis, and parsing ~40 files with their regexes costs ~0.1 s.
+    and for the diagnosis. The built-in patterns are not compiled here (~20 ms that ``run --no-logs``
+    does not need); tests/unit/test_catalogue.py parses every built-in playbook as a team's would be.
     """
     env_dirs = [d for d in os.environ.get("PGDOCTOR_PLAYBOOKS", "").split(os.pathsep) if d]
     dirs = (str(builtin_dir()), *tuple(env_dirs + list(extra_dirs or [])))
@@ -242,12 +263,13 @@ def load_playbooks(extra_dirs: list[str] | None = None) -> dict[str, Playbook]:
 @functools.lru_cache(maxsize=8)
 def _load_dirs(dirs: tuple[str, ...]) -> dict[str, Playbook]:
     books: dict[str, Playbook] = {}
+    builtin = builtin_dir()
     for d in map(Path, dirs):
         if not d.is_dir():
             continue
         for f in sorted(d.glob("*.md")):
             if f.name.lower() == "readme.md":
                 continue
-            book = parse_playbook(f.read_text(encoding="utf-8"), source=str(f))
+            book = parse_playbook(f.read_text(encoding="utf-8"), source=str(f), check_regexes=d != builtin)
             books[book.id] = book
     return books

@@ -281,6 +281,13 @@ class Redactor:
         self._salt = salt if salt is not None else os.urandom(16)
         self._known: dict[str, str] = {}
         self.summary: Counter[tuple[str, str]] = Counter()
+        # Texts ``text`` gave back unchanged, learning and counting nothing, while _known had this many
+        # entries (it only grows): facts repeat the same strings (a process's argv under each socket it
+        # listens on), and each pass over one costs a dozen regexes.
+        self._clean: set[str] = set()
+        self._clean_for = 0
+        self._by_length: list[tuple[str, str]] = []  # _known, longest secret first (for _clean_for entries)
+        self._counted = 0  # redactions counted in summary, all kinds
 
     # -- tokens -------------------------------------------------------------------------
     def token(self, secret: str, kind: str = "password") -> str:
@@ -309,6 +316,7 @@ class Redactor:
 
     def _count(self, kind: str, where: str) -> None:
         self.summary[(kind, where)] += 1
+        self._counted += 1
 
     def _secret_value(self, value: Any, kind: str, where: str) -> Any:
         if value in ("", None) or isinstance(value, bool):
@@ -445,6 +453,22 @@ class Redactor:
         """Redact secrets inside free text (logs, command lines, config files)."""
         if not text:
             return text
+        known = len(self._known)
+        if known != self._clean_for:
+            self._clean.clear()
+            self._clean_for = known
+            self._by_length = sorted(self._known.items(), key=lambda kv: -len(kv[0]))
+        if text in self._clean:
+            return text
+        counted = self._counted
+        out = self._redact_text(text, where)
+        if out == text and self._counted == counted and len(self._known) == known and len(text) <= 4096:
+            if len(self._clean) >= 65536:  # bounded, whatever a bundle or a log brings
+                self._clean.clear()
+            self._clean.add(text)
+        return out
+
+    def _redact_text(self, text: str, where: str) -> str:
 
         def _private_key(m: re.Match[str]) -> str:
             self._count("private-key", where)
@@ -541,7 +565,9 @@ class Redactor:
                 self._count(kind, where)
                 return self.token(m.group(0), kind)
             text = rx.sub(_tok, text)
-        for secret, token in sorted(self._known.items(), key=lambda kv: -len(kv[0])):
+        by_length = self._by_length if len(self._known) == self._clean_for \
+            else sorted(self._known.items(), key=lambda kv: -len(kv[0]))
+        for secret, token in by_length:
             if secret in text:
                 text, n = secret_pattern(secret).subn(lambda _m, t=token: t, text)
                 if n:

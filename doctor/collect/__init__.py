@@ -42,6 +42,7 @@ class CollectOptions:
     units: list[str] | None = None
     read_logs: bool = True
     validate_config: bool = True
+    validate_when_clean: bool = True  # run Patroni's validator even when pgdoctor's schema finds nothing
     peers: list[str] = field(default_factory=list)
     playbook_dirs: list[str] = field(default_factory=list)  # a team's own playbooks (their log patterns too)
     round_trip_timeout: float | None = None  # verify: how long the replication round trip may wait

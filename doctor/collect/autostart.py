@@ -11,7 +11,6 @@ import os
 from typing import Any
 
 from doctor.collect import CollectContext, collector
-from doctor.collect.preflight.install import service_state
 
 PATRONI_UNIT = "patroni"
 DISTRO_UNIT = "postgresql"
@@ -19,6 +18,9 @@ DISTRO_UNIT = "postgresql"
 
 @collector("autostart", profiles=("verify",), share="command")
 def collect_autostart(ctx: CollectContext) -> dict[str, Any]:
+    # imported here: preflight's package (etcd, requests) loads only for the profiles that run this
+    from doctor.collect.preflight.install import service_state
+
     return {"systemd": os.path.isdir("/run/systemd/system"),
             "patroni": service_state(PATRONI_UNIT, ctx.deadline),
             "postgresql": service_state(DISTRO_UNIT, ctx.deadline)}

@@ -12,12 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from doctor.collect import CollectContext, collector
-from doctor.logscan import mark_ages, patterns_from
-from doctor.logscan.discover import node_sources
-from doctor.logscan.scan import Scanner
-from doctor.logscan.timeparse import time_bound
 from doctor.model.node import NodeView
-from doctor.playbooks import load_playbooks
+
+# The log scanner's modules are imported when logs are read: `run --no-logs` does without them.
 
 
 @collector("logs", profiles=("run", "bundle"))
@@ -25,6 +22,9 @@ def collect_logs(ctx: CollectContext) -> dict[str, Any]:
     opts = ctx.options
     if not opts.read_logs:
         return {"skipped": "log reading turned off (--no-logs)", "sources": [], "matches": [], "events": []}
+    from doctor.logscan.discover import node_sources
+    from doctor.logscan.timeparse import time_bound
+
     started = time.monotonic()
     since = time_bound(opts.since) if opts.since else None
     until = time_bound(opts.until) if opts.until else None
@@ -56,6 +56,10 @@ def scan_logs(sources: Sequence[Any], playbook_dirs: Sequence[str] | None = None
     ``node_values`` (this node's, when known) keep values that fit the node from being folded.
     ``loop_wait`` (the config's, when known) is the HA loop persistent-only patterns are counted in.
     """
+    from doctor.logscan import mark_ages, patterns_from
+    from doctor.logscan.scan import Scanner
+    from doctor.playbooks import load_playbooks
+
     scanner = Scanner(patterns_from(load_playbooks(list(playbook_dirs or []))), engine=engine, since=since,
                       until=until, redact=redact, deadline=deadline,
                       node_values=node_values, loop_wait=loop_wait)

@@ -3,7 +3,8 @@ and ``/patroni`` of every member the DCS (or this node's ``/cluster``) lists.
 
 Uses the config's REST credentials and TLS files, as patronictl does. This node's calls
 start at once; member calls follow the DCS read (``after=("dcs",)``), each within the
-``member`` share of the deadline (Patroni itself gives members 2 s).
+``member`` share of the deadline (Patroni itself gives members 2 s). The Patroni daemons on this
+host come from the ``system`` collector's scan of the process table (``after=("dcs", "system")``).
 """
 
 from __future__ import annotations
@@ -58,24 +59,29 @@ def fetch(url: str, kw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def local_patronis() -> list[dict[str, Any]]:
+def local_patronis(processes: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every Patroni process on this host with the cluster its config names (scope, namespace, etcd
-    endpoints; no secrets), so a check can tell this cluster's members from other clusters' daemons."""
-    import yaml
+    endpoints; no secrets), so a check can tell this cluster's members from other clusters' daemons.
 
-    from doctor.collect.system import relevant_processes
+    ``processes``: the ``system`` collector's ``processes`` (one scan of the process table per run);
+    without it (or when that scan failed) the table is scanned here.
+    """
+    from doctor.collect.config import load_yaml
     from doctor.errors import error_data
+
+    if processes is None or not isinstance(processes.get("patroni"), list):
+        from doctor.collect.system import relevant_processes
+        try:
+            processes = relevant_processes()
+        except Exception as exc:  # psutil may refuse on a locked-down host
+            return [{"error": error_data(exc)}]
     out = []
-    try:
-        procs = relevant_processes()["patroni"]
-    except Exception as exc:  # psutil may refuse on a locked-down host
-        return [{"error": error_data(exc)}]
-    for p in procs:
+    for p in processes["patroni"]:
         row: dict[str, Any] = {"pid": p.get("pid"), "config": p.get("config")}
         if p.get("config"):
             try:
                 with open(p["config"], encoding="utf-8") as fh:
-                    data = yaml.safe_load(fh.read(1 << 20))
+                    data = load_yaml(fh.read(1 << 20))  # libyaml, bounded: another cluster's file is input too
                 view = NodeView(data if isinstance(data, dict) else {}, p["config"])
                 row.update(scope=view.scope, namespace=view.namespace, dcs_endpoints=view.etcd_endpoints)
             except Exception as exc:  # unreadable (permissions) or not YAML: recorded, not raised
@@ -90,7 +96,7 @@ def _base(api_url: str) -> str:
     return f"{p.scheme}://{p.netloc}" if p.scheme and p.netloc else api_url.rstrip("/")
 
 
-@collector("patroni_api", after=("dcs",))
+@collector("patroni_api", after=("dcs", "system"))
 def collect_patroni_api(ctx: CollectContext) -> dict[str, Any]:
     node = NodeView(ctx.config or {}, ctx.config_path)
     deadline = ctx.deadline
@@ -129,5 +135,5 @@ def collect_patroni_api(ctx: CollectContext) -> dict[str, Any]:
     if node.name:
         members[node.name] = {**out["patroni"], "api_url": local, "self": True}
     out["members"] = members
-    out["local_patronis"] = local_patronis()
+    out["local_patronis"] = local_patronis(ctx.upstream.result("system").get("processes"))
     return out

@@ -68,7 +68,8 @@ def run(
         raise UsageError(str(exc)) from None
     settings = thresholds(max_lag_bytes, max_lag_seconds, slot_retained, expect_members)
     options = CollectOptions(config_path=config, timeout=timeout, since=since, pg_user=pg_user,
-                             read_logs=logs, log_files=list(log_file or []), playbook_dirs=list(playbooks or []))
+                             read_logs=logs, log_files=list(log_file or []), playbook_dirs=list(playbooks or []),
+                             validate_when_clean=False)
     with progress_status(format == Format.text):
         facts, _ = collect(options, profile="run", settings=settings)
     report = analyze(facts, command="run", profiles=FULL_PROFILES, only=only_ids, skip_ids=skip_ids,

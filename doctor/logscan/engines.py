@@ -41,10 +41,18 @@ class LiteralEngine:
 
     def candidates(self, block: bytes) -> list[tuple[int, int]]:
         if self._automaton is not None:
-            automaton, owners = self._automaton
-            # latin-1 maps each byte to one character: offsets in the text are offsets in the block
-            hits = [(end + 1, idx) for end, lit in automaton.iter(block.decode("latin-1")) for idx in owners[lit]]
-            return lines_of(block, hits)
+            automaton, owners, longest = self._automaton
+            found: list[tuple[int, int]] = []
+            # A slice at a time (each starting early enough to hold a literal that ends in it), so that the
+            # text and the hits of an 8 MiB block never exist whole. latin-1 maps each byte to one character:
+            # offsets in a slice's text are offsets in the block from where the slice starts.
+            for lo in range(0, len(block), SLICE):
+                start = max(0, lo - longest + 1)
+                text = block[start:lo + SLICE].decode("latin-1")
+                hits = [(start + end + 1, idx) for end, lit in automaton.iter(text) if start + end >= lo
+                        for idx in owners[lit]]
+                found.extend(lines_of(block, hits))
+            return sorted(set(found))
         found: set[tuple[int, int]] = set()
         find, rfind = block.find, block.rfind
         for idx, lits in enumerate(self._literals):
@@ -60,9 +68,12 @@ class LiteralEngine:
         return sorted(found)
 
 
-def _automaton(literals: list[list[bytes]]) -> tuple[object, list[list[int]]] | None:
-    """An Aho-Corasick automaton of every literal (value: its number) and which patterns own each; None
-    without pyahocorasick."""
+SLICE = 1 << 20  # bytes of a block the literal prefilter decodes and searches at once
+
+
+def _automaton(literals: list[list[bytes]]) -> tuple[object, list[list[int]], int] | None:
+    """An Aho-Corasick automaton of every literal (value: its number), which patterns own each, and the
+    longest literal's length; None without pyahocorasick."""
     try:
         import ahocorasick
     except ImportError:
@@ -80,7 +91,7 @@ def _automaton(literals: list[list[bytes]]) -> tuple[object, list[list[int]]] | 
     for lit, n in numbers.items():
         automaton.add_word(lit.decode("latin-1"), n)
     automaton.make_automaton()
-    return automaton, owners
+    return automaton, owners, max(map(len, numbers), default=1)
 
 
 def lines_of(block: bytes, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -135,14 +146,67 @@ def hyperscan_available() -> bool:
     return True
 
 
-def make_engine(regexes: Sequence[str], name: str = "auto") -> Engine:
-    """``auto`` picks Hyperscan when it can be imported and compiles these patterns; else ``re``."""
-    if name in ("auto", "hyperscan") and hyperscan_available():
+# Hyperscan compiles the playbooks' ~280 patterns in ~0.2 s of CPU before it reads a byte, and the literal
+# prefilter searches a heartbeat-heavy log at ~30 MB/s of CPU: below a few MiB the prefilter is done first.
+AUTO_SWITCH_BYTES = 4 * 2**20
+
+
+class AutoEngine:
+    """``auto``: the literal prefilter while the input is small, Hyperscan (where it imports and compiles
+    these patterns) once ``AUTO_SWITCH_BYTES`` have been or are about to be searched.
+
+    Both engines over-approximate and the scanner confirms every candidate, so switching part-way
+    changes no answer; ``name`` says which engine searched the input (Hyperscan once it took over).
+    """
+
+    def __init__(self, regexes: Sequence[str]) -> None:
+        self._regexes = list(regexes)
+        self._fast: Engine | None = None
+        self._tried = False
+        self._searched = 0
         try:
-            return HyperscanEngine(regexes)
-        except Exception:
-            if name == "hyperscan":
+            self._literal: Engine | None = LiteralEngine(self._regexes)
+        except ValueError:  # a pattern without literal text: only Hyperscan can search for it
+            self._literal = None
+            self._switch()
+            if self._fast is None:
                 raise
-    elif name == "hyperscan":
-        raise RuntimeError("the hyperscan module is not installed (it has wheels for Linux x86_64 and aarch64)")
+
+    @property
+    def name(self) -> str:
+        return "hyperscan" if self._fast is not None else "re"
+
+    def expect(self, nbytes: int) -> None:
+        """``nbytes`` more are coming (a file's size): switch now, before the work is shared out to
+        forked processes (each would compile its own database)."""
+        if self._searched + nbytes >= AUTO_SWITCH_BYTES:
+            self._switch()
+
+    def candidates(self, block: bytes) -> list[tuple[int, int]]:
+        self._searched += len(block)
+        if self._searched >= AUTO_SWITCH_BYTES:
+            self._switch()
+        engine = self._fast or self._literal
+        assert engine is not None  # __init__ raised otherwise
+        return engine.candidates(block)
+
+    def _switch(self) -> None:
+        if self._tried:
+            return
+        self._tried = True
+        if hyperscan_available():
+            try:
+                self._fast = HyperscanEngine(self._regexes)
+            except Exception:  # a pattern Hyperscan cannot compile: the prefilter goes on
+                self._fast = None
+
+
+def make_engine(regexes: Sequence[str], name: str = "auto") -> Engine:
+    """``hyperscan`` or ``re`` as asked; ``auto`` is ``AutoEngine`` (Hyperscan for big inputs, where installed)."""
+    if name == "hyperscan":
+        if not hyperscan_available():
+            raise RuntimeError("the hyperscan module is not installed (it has wheels for Linux x86_64 and aarch64)")
+        return HyperscanEngine(regexes)
+    if name == "auto":
+        return AutoEngine(regexes)
     return LiteralEngine(regexes)

@@ -1,7 +1,8 @@
 """A big plain log file scanned by several processes at once, with the answers of one.
 
 The file is cut into exactly the blocks the sequential reader (``read_blocks``) would make,
-and runs of consecutive blocks go to a pool of forked processes. Each block is processed by
+and runs of consecutive blocks are taken in turn by this process and ``workers - 1`` forked ones
+(one process per core, none of them idle: the memory of one fewer). Each block is processed by
 the same code as in one process, so what can differ is only what crosses a range boundary,
 and each such thing is carried over or merged exactly:
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 MIN_PARALLEL_BLOCKS = 4  # smaller files are read in one process (a pool costs more than it saves)
 RANGES_PER_WORKER = 3  # a few ranges each, so that a worker that finishes early takes another
 _PARENT: Scanner | None = None  # the scanner a forked worker works for (inherited through fork)
+_TASKS: list[tuple] = []  # the ranges of the file being shared out (inherited through fork)
+_NEXT: Any = None  # a shared counter: the next range not taken by any process
 
 
 def default_workers() -> int:
@@ -74,9 +77,16 @@ def block_bounds(fd: int, size: int, block_size: int = BLOCK_SIZE, line_cap: int
         if window - prev > line_cap:
             return None  # read_blocks would cut an over-long line here
         window += block_size
-    if size - prev > line_cap:
-        return None
     if size > prev:
+        # The last read: read_blocks gives up to its last newline, then the file's last line when it
+        # has no newline of its own (as a block by itself), unless that line is longer than line_cap.
+        look = min(line_cap + 1, size - prev)
+        nl = os.pread(fd, look, size - look).rfind(b"\n")
+        end = size - look + nl + 1 if nl >= 0 else prev
+        if size - end > line_cap:
+            return None
+        if prev < end < size:
+            bounds.append(end)
         bounds.append(size)
     return bounds
 
@@ -141,17 +151,38 @@ def _carried_clocks(fd: int, ranges: list[list[tuple[int, int]]], kind: str | No
 
 
 def _run(scanner: Scanner, src: FileSource, ranges: list, carries: list) -> list[dict[str, Any]] | None:
-    global _PARENT
+    """Every range's result, in file order. This process is one of the workers: it takes ranges from the
+    same counter as the ``workers - 1`` forked ones, so the work needs one process fewer in memory."""
+    global _PARENT, _TASKS, _NEXT
+    ctx = get_context("fork")
     _PARENT = scanner
+    _TASKS = [(src.path, src.kind, src.label, rng, carry) for rng, carry in zip(ranges, carries, strict=False)]
+    _NEXT = ctx.Value("i", 0)
     try:
-        ctx = get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(scanner.workers, len(ranges)), mp_context=ctx) as pool:
-            return list(pool.map(_scan_range, [(src.path, src.kind, src.label, rng, carry)
-                                               for rng, carry in zip(ranges, carries, strict=False)]))
+        helpers = min(scanner.workers, len(ranges)) - 1
+        with ProcessPoolExecutor(max_workers=max(1, helpers), mp_context=ctx) as pool:
+            theirs = [pool.submit(_take_ranges) for _ in range(helpers)]
+            done = dict(_take_ranges())
+            for future in theirs:
+                done.update(future.result())
+        return [done[i] for i in range(len(_TASKS))]
     except Exception:
         return None
     finally:
-        _PARENT = None
+        _PARENT, _TASKS, _NEXT = None, [], None
+
+
+def _take_ranges() -> list[tuple[int, dict[str, Any]]]:
+    """Scan the next range not taken yet, until none is left: (range number, its result) of each taken."""
+    assert _NEXT is not None
+    out = []
+    while True:
+        with _NEXT.get_lock():
+            i = _NEXT.value
+            _NEXT.value += 1
+        if i >= len(_TASKS):
+            return out
+        out.append((i, _scan_range(_TASKS[i])))
 
 
 def _scan_range(task: tuple) -> dict[str, Any]:
@@ -181,6 +212,7 @@ def _scan_range(task: tuple) -> dict[str, Any]:
             if not block.endswith(b"\n"):
                 block += b"\n"  # the file's last line, as read_blocks gives it
             child.scan_block(block, None, src, stats, clock)
+            del block  # not held while the next one is read
     except Exception as exc:
         stats.stop(f"reading failed: {type(exc).__name__}: {exc}")
         stats.errors.append({"kind": type(exc).__name__, "message": f"{label}: {exc}"})

@@ -8,6 +8,7 @@ Patterns must avoid look-around and back-references (neither Hyperscan nor ERE h
 
 from __future__ import annotations
 
+import functools
 import re
 
 try:  # Python 3.11+
@@ -24,6 +25,11 @@ def required_literals(pattern: str) -> list[str]:
     One string for a plain pattern (its longest contiguous literal run); one per branch
     for a top-level alternation. An empty list means no usable literal was found.
     """
+    return list(_required_literals(pattern))
+
+
+@functools.lru_cache(maxsize=1024)  # the scanner and its engine both ask, and parsing is the cost
+def _required_literals(pattern: str) -> tuple[str, ...]:
     parsed = _sre_parse.parse(pattern)
     items = list(parsed)
     if len(items) == 1 and items[0][0] is _sre_c.BRANCH:
@@ -31,11 +37,11 @@ def required_literals(pattern: str) -> list[str]:
         for alt in items[0][1][1]:
             lit = _longest_run(list(alt))
             if not lit:
-                return []
+                return ()
             out.append(lit)
-        return out
+        return tuple(out)
     lit = _longest_run(items)
-    return [lit] if lit else []
+    return (lit,) if lit else ()
 
 
 def _longest_run(items: list) -> str:

@@ -24,6 +24,7 @@ so an untimed line costs O(1) however many come in a row. A line that cannot be 
 
 from __future__ import annotations
 
+import codecs
 import collections
 import copy
 import re
@@ -110,6 +111,20 @@ class _Clock:
         self._frontier = max(self._frontier, line_end)
 
 
+def valid_utf8(block: bytes, step: int = 256 * 1024) -> bool:
+    """Whether ``block`` is UTF-8, decoded a slice at a time: decoding an 8 MiB block whole makes a
+    string of up to 32 MiB, the largest thing a scanning process would hold."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(block)
+    try:
+        for i in range(0, len(block), step):
+            decoder.decode(view[i:i + step])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _quiet_parse(raw: bytes, kind: str | None) -> Line | None:
     """A line only looked at for its time: whatever is wrong with it, it has none."""
     try:
@@ -131,6 +146,19 @@ def parse_or_skip(text: str, kind: str | None, stats: SourceStats) -> Line | Non
     return None
 
 
+class _Confirmers(dict[int, "re.Pattern[str]"]):
+    """Each pattern's Python regex by number, compiled when a candidate line first needs it: in most
+    logs most of the ~280 patterns never get one, and compiling them all costs ~40 ms."""
+
+    def __init__(self, regexes: Iterable[str]) -> None:
+        super().__init__()
+        self._sources = list(regexes)
+
+    def __missing__(self, idx: int) -> re.Pattern[str]:
+        rx = self[idx] = re.compile(self._sources[idx], re.ASCII)
+        return rx
+
+
 class Scanner:
     """Scan sources for the playbooks' patterns; collect ``matches``, ``events`` and per-source facts."""
 
@@ -147,7 +175,7 @@ class Scanner:
         ``loop_wait``: the HA loop's period from the config; ``persist`` patterns count loops of it
         (``DEFAULT_LOOP_WAIT`` when the config does not say)."""
         self.patterns = list(patterns)
-        self.confirm = [re.compile(p.regex, re.ASCII) for p in self.patterns]
+        self.confirm = _Confirmers(p.regex for p in self.patterns)
         # Marker lines (benign, no event, nothing required: the heartbeat) can be most of a log and are
         # only needed for when they were last seen. They are found with bytes.find/rfind (C speed),
         # first and last of each block, and counted with bytes.count, instead of one callback per line.
@@ -233,6 +261,9 @@ class Scanner:
         return self
 
     def scan_source(self, src: Source) -> SourceStats:
+        expect = getattr(self.engine, "expect", None)
+        if expect is not None:  # the engine may pick its way by the input's size
+            expect(src.size_hint())
         if self.workers > 1:
             from doctor.logscan.parallel import scan_file_parallel
             stats = scan_file_parallel(self, src)
@@ -266,6 +297,7 @@ class Scanner:
                     mode = is_structured(block[:4096])
                     first = False
                 self.scan_block(block, mode, src, stats, clock)
+                del block  # one block held at a time: not this one while the next is read
         except Exception as exc:  # a reader bug must not lose the other sources
             stats.stop(f"reading failed: {type(exc).__name__}: {exc}")
             stats.errors.append({"kind": type(exc).__name__, "message": f"{src.label}: {exc}"})
@@ -282,11 +314,8 @@ class Scanner:
         if b"\x00" in block:
             stats.nul_bytes += block.count(b"\x00")
             block = block.replace(b"\x00", b"")
-        if not block.isascii():
-            try:
-                block.decode("utf-8")
-            except UnicodeDecodeError:
-                stats.invalid_utf8 = True
+        if not stats.invalid_utf8 and not block.isascii() and not valid_utf8(block):
+            stats.invalid_utf8 = True
         if mode:
             self._scan_structured(block, src, stats, clock)
         else:
@@ -322,6 +351,7 @@ class Scanner:
             if extra[idx] > 0:
                 agg.count += extra[idx]
         clock.before(len(block))  # carry the block's last time into the next block
+        clock.new_block(b"")  # and let go of this one: the next is read while it would still be held
 
     @staticmethod
     def _line_text(buf: bytes, start: int) -> str:

@@ -126,6 +126,10 @@ class Source:
     def stats(self) -> SourceStats:
         return SourceStats(label=self.label, kind=self.kind, path=self.path, unit=self.unit)
 
+    def size_hint(self) -> int:
+        """How many bytes reading may bring, when known without reading (0: unknown, or none)."""
+        return 0
+
 
 class FileSource(Source):
     """A log file; gzip is recognised by its magic bytes, so ``x.log.2.gz`` and ``x.gz`` both work.
@@ -166,6 +170,15 @@ class FileSource(Source):
                                    f"{size // (1024 * 1024)} MiB read")
         self._fh = fh
         return fh
+
+    def size_hint(self) -> int:
+        try:  # stat, not open: opening a FIFO without a writer would block
+            st = os.stat(self.path)
+        except OSError:
+            return 0
+        if not stat.S_ISREG(st.st_mode):
+            return 0
+        return min(st.st_size, self.tail_bytes) if self.tail_bytes else st.st_size
 
     def close(self) -> None:
         if self._fh is not None:
@@ -346,12 +359,15 @@ def read_blocks(stream: IO[bytes], stats: SourceStats, block_size: int = BLOCK_S
             data = data[nl + 1:]
             skipping = False
         buf = carry + data if carry else data
+        del data  # at most a block and its copy at once: memory stays bounded by the block size
         last_nl = buf.rfind(b"\n")
         if last_nl < 0:
             carry = buf
         else:
             block, carry = buf[:last_nl + 1], buf[last_nl + 1:]
+            del buf
             yield block
+            del block
         if len(carry) > line_cap:
             stats.long_lines += 1
             yield carry[:line_cap] + b"\n"

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from doctor.errors import UsageError
 
 if TYPE_CHECKING:
+    from rich.console import Console  # rich is imported only by the text and HTML renderers
+
     from doctor.facts import Facts
     from doctor.pipeline import Report
 

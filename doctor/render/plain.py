@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rich.markup import escape as _markup_escape
-
 # ECMA-48 control sequences and strings, 7-bit (ESC ...) and 8-bit (C1) forms:
 # CSI ... final byte; OSC/DCS/SOS/PM/APC ... up to BEL or ST (or the end, if unterminated);
 # any other two-or-more-byte escape (ESC c, ESC ( B, ESC 7).
@@ -48,4 +46,6 @@ def clean(text: Any) -> str:
 
 def escape(text: Any) -> str:
     """Collected text ready to sit inside pgdoctor's rich markup: cleaned, then markup-escaped."""
-    return _markup_escape(clean(text))
+    from rich.markup import escape as markup_escape  # here: JSON output never loads rich
+
+    return markup_escape(clean(text))

@@ -39,7 +39,7 @@ from doctor.lab.faults import ALIASES, FAULTS, resolve
 from doctor.lab.layout import LabError
 from doctor.logscan.sources import FileSource
 from doctor.pipeline import Report, analyze
-from doctor.playbooks import builtin_dir, load_playbooks
+from doctor.playbooks import builtin_dir, load_playbooks, parse_playbook
 from tests.unit.conftest import FIXTURES, read_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +104,15 @@ def test_playbook_has_its_four_sections(pid: str) -> None:
     book = BOOKS[pid]
     missing = [s for s in SECTIONS if not book.section(s).strip()]
     assert missing == [], f"{book.source}: sections missing or empty: {missing}"
+
+
+@pytest.mark.parametrize("pid", PROBLEMS)
+def test_playbook_passes_the_checks_a_teams_playbook_gets(pid: str) -> None:
+    """Built-in playbooks load without compiling their regexes (a run without logs needs none of them):
+    here each is parsed as a team's playbook is, every regex compiled and every ``require`` a group."""
+    book = BOOKS[pid]
+    again = parse_playbook(Path(book.source).read_text(encoding="utf-8"), book.source, check_regexes=True)
+    assert [p.id for p in again.patterns] == [p.id for p in book.patterns]
 
 
 @pytest.mark.parametrize("pid", PROBLEMS)

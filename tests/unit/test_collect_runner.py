@@ -159,7 +159,7 @@ def test_each_collector_gets_its_own_deadline_inside_the_run(registry):
 def test_every_builtin_dependency_is_declared():
     """No built-in collector reaches another's result except through a declared ``after``."""
     found = collect.registered_collectors()
-    assert found["patroni_api"].after == ("dcs",) and found["postgres"].after == ("dcs",)
+    assert found["patroni_api"].after == ("dcs", "system") and found["postgres"].after == ("dcs",)
     assert found["replication"].after == ("dcs",) and found["preflight"].after == ("dcs",)
     assert found["dcs"].share == "dcs"
 

@@ -419,3 +419,17 @@ def test_without_a_config_the_fix_names_no_key_outside_the_cluster():
     fix = "\n".join(out["diagnoses"][0]["fix"])
     assert "del '/service/<scope>/'initialize" in fix, fix
     assert "/service/initialize" not in fix, fix
+
+
+@pytest.mark.parametrize("text", [b"", b"plain", "caf\u00e9 \u2014 \U0001f600".encode() * 500, b"ok \xff then", b"\xe2\x80",
+                                  "\u00e9".encode() * 3000 + b"\xc3"])
+def test_utf8_is_judged_a_slice_at_a_time_as_a_whole(text: bytes) -> None:
+    """Slices cut multi-byte characters anywhere; the verdict is the one decoding the whole block gives."""
+    from doctor.logscan.scan import valid_utf8
+
+    try:
+        text.decode("utf-8")
+        whole = True
+    except UnicodeDecodeError:
+        whole = False
+    assert all(valid_utf8(text, step) == whole for step in (1, 2, 3, 7, 4096))

@@ -253,3 +253,19 @@ def test_the_working_directory_is_not_a_password():
     assert "/var/tmp/pgdoctor/data" in out and "/etc/patroni" in out
     assert "canary-pgpass-9" not in out
     assert r.data({"PWD": "/tmp"}) == {"PWD": "/tmp"}
+
+
+def test_a_text_once_clean_is_redacted_after_its_secret_becomes_known():
+    """Texts that came back unchanged are remembered as clean; learning a secret forgets that."""
+    r = Redactor()
+    line = "restore_command=fetch-wal --key Zq8-vault-77 %f %p"
+    assert r.text(line) == line  # nothing says this word is a secret yet
+    assert r.text(line) == line
+    r.remember("Zq8-vault-77")
+    again = r.text(line, "logs")
+    assert "Zq8-vault-77" not in again and r.token("Zq8-vault-77") in again
+    assert r.summary[("known-secret", "logs")] == 1
+    assert r.text("password=hunter-42") != "password=hunter-42"  # redactions are never cached as clean
+    assert r.summary[("password", "text")] == 1
+    r.text("password=hunter-42")
+    assert r.summary[("password", "text")] == 2, "each redaction is counted, cached or not"
