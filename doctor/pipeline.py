@@ -282,9 +282,13 @@ def analyze_cluster(facts: Facts, playbook_dirs: Sequence[str] | None = None,
     cluster_findings = [replace(f, member=f.subject) if f.subject else f for f in cluster_findings]
     diagnoses: list[Diagnosis] = []
     about: list[str | None] = [*sorted({f.member for f in cluster_findings if f.member}), None]
+    by_name = {s.name: s for s in members}
     for name in about:  # one diagnosis per member a cluster check names, then the cluster-wide ones
         own = [f for f in cluster_findings if f.member == name]
-        for d in diagnose(own, playbooks, fill, []):
+        # that member's own config fills its fix (its config path, its name) when its facts hold one
+        values = {**fill, **by_name[name].node.template_values()} if name in by_name and by_name[name].has_config \
+            else fill
+        for d in diagnose(own, playbooks, values, []):
             diagnoses.append(replace(d, member=name) if name else d)
     findings = list(cluster_findings)
     resolved: list[Diagnosis] = []

@@ -109,6 +109,7 @@ def analyze(
     """
     from doctor.bundle import BundleError
     from doctor.bundle.reader import bundles_in, open_bundle
+    from doctor.model.fleet import is_cluster
     from doctor.pipeline import FULL_PROFILES, analyze_cluster
     from doctor.pipeline import analyze as analyze_facts
     from doctor.render.emit import emit_report
@@ -122,7 +123,10 @@ def analyze(
         opened = [open_bundle(p, deadline=until) for p in paths]
     except BundleError as exc:
         raise UsageError(str(exc)) from None
-    if len(opened) == 1 and len(bundle_paths) == 1 and not os.path.isdir(bundle_paths[0]):
+    if len(opened) == 1 and is_cluster(opened[0].facts):  # a cluster snapshot saved as JSON
+        report = analyze_cluster(opened[0].facts, playbook_dirs=playbooks, settings={"clock_skew_seconds": clock_skew},
+                                 source={"bundles": [Path(opened[0].path).name]})
+    elif len(opened) == 1 and len(bundle_paths) == 1 and not os.path.isdir(bundle_paths[0]):
         report = analyze_facts(opened[0].facts, command="analyze", profiles=FULL_PROFILES, playbook_dirs=playbooks,
                                source=bundle_source(opened[0]))
     else:
