@@ -184,3 +184,13 @@ def test_one_bad_bundle_among_several_is_a_one_line_error(tmp_path: Path) -> Non
     bad.write_bytes(b"\x1f\x8b not really")
     r = run_cli("analyze", *map(str, paths), str(bad))
     assert r.returncode == 3 and "Traceback" not in r.stderr and str(bad) in r.stderr
+
+
+def test_the_html_report_names_the_member_of_each_diagnosis() -> None:
+    from doctor.render.emit import render_document
+
+    report = analyze_cluster(cluster("config-drift.json"))
+    html = render_document(report.as_dict(), report.facts, "html")
+    assert "pgdoctor cluster report — cluster postgres" in html
+    assert '<span class="member">on node3</span>' in html
+    assert "node3: fleet.config-drift" in html
