@@ -30,7 +30,7 @@ def _tasks() -> list[dict]:
     out = []
     for path in sorted((ANSIBLE / "roles" / "pgdoctor" / "tasks").glob("*.yml")):
         for task in yaml.safe_load(path.read_text()) or []:
-            out += task.get("block", []) + [task]
+            out += [*task.get("block", []), task]
     return out
 
 
