@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 
 from .. import cluster, procs
 from ..layout import LabError, Node
-from .helpers import leader, patronictl, replicas, resume, wait_until
+from .helpers import leader, patch_config, patronictl, replicas, resume, wait_until
 from .logs import patroni_logs, symptom
 from .registry import Ctx, fault, healer
 
@@ -148,11 +148,20 @@ def break_pending_restart(ctx: Ctx) -> None:
 
 @healer("pending-restart")
 def heal_pending_restart(ctx: Ctx) -> str:
+    """Drop the raised parameter again (PATCH /config with null deletes the key). A member that restarted while
+    the raised value was in force now waits for the opposite restart: restart those too, as an operator would."""
     name, _ = PENDING_PARAMETER
-    patronictl(ctx.lay, "edit-config", "--set", f"postgresql.parameters.{name}=null", "--force")
-    wait_until(lambda: not any((cluster.member_status(n) or {}).get("pending_restart") for n in ctx.lay.nodes),
-               STATE_TIMEOUT, "pending_restart to clear")
-    return f"patronictl edit-config --set postgresql.parameters.{name}=null"
+    patch_config(ctx.lay, {"postgresql": {"parameters": {name: None}}})
+
+    def cleared() -> bool:
+        return not any((cluster.member_status(n) or {}).get("pending_restart") for n in ctx.lay.nodes)
+    try:
+        wait_until(cleared, 30, "pending_restart to clear")
+        return f"PATCH /config postgresql.parameters.{name}=null"
+    except LabError:
+        patronictl(ctx.lay, "restart", ctx.lay.scope, "--pending", "--force")
+        wait_until(cleared, STATE_TIMEOUT, "pending_restart to clear after patronictl restart --pending")
+        return f"PATCH /config postgresql.parameters.{name}=null; patronictl restart --pending"
 
 
 # --------------------------------------------------------------------------- scheduled-action
