@@ -57,11 +57,17 @@ def _odd_verdicts(label: str, values: dict[str, Any], status: str, where: str) -
 @check("fleet.config-drift", "the members' patroni.yml agree on the cluster's identity", "config-drift",
        profiles=PROFILES, needs=("cluster.members",))
 def config_drift(ctx: CheckContext) -> Iterator[Verdict]:
+    # members whose GET /config differ read other DCS keys: seen from their REST APIs alone (run --cluster)
+    dynamic = {s.name: s.dcs_config for s in snapshots(ctx.facts) if s.dcs_config is not None}
+    found = False
+    for v in _odd_verdicts("the dynamic configuration (GET /config)", dynamic, "fail", "REST API"):
+        found = True
+        yield v
     seen, unseen = _with_config(ctx)
     if len(seen) < 2:
-        yield skip(f"fewer than two members' patroni.yml to compare{_unseen(unseen)}")
+        if not found:
+            yield skip(f"fewer than two members' patroni.yml to compare{_unseen(unseen)}")
         return
-    found = False
     for label, read, status in IDENTITY:
         for v in _odd_verdicts(label, {s.name: read(s) for s in seen}, status, "patroni.yml"):
             found = True
@@ -86,12 +92,7 @@ def bootstrap_dcs(ctx: CheckContext) -> Iterator[Verdict]:
 @check("fleet.parameters", "local postgresql.parameters agree with the dynamic configuration",
        "parameter-drift", profiles=PROFILES, needs=("cluster.members",))
 def parameters(ctx: CheckContext) -> Iterator[Verdict]:
-    snaps = snapshots(ctx.facts)
     found = False
-    dynamic = {s.name: s.dcs_config for s in snaps if s.dcs_config is not None}
-    for v in _odd_verdicts("the dynamic configuration", dynamic, "fail", "GET /config"):
-        found = True
-        yield v
     seen, unseen = _with_config(ctx)
     for s in seen:
         dcs = s.dcs_config or {}
@@ -111,8 +112,8 @@ def parameters(ctx: CheckContext) -> Iterator[Verdict]:
                            values={"member": s.name, "parameter": key, "member_value": str(local),
                                    "cluster_value": str(dcs_params[key])})
     if not found:
-        yield ok(f"every member reads the same dynamic configuration ({', '.join(dynamic) or 'none read'}) and "
-                 f"no local postgresql.parameters contradict it{_unseen(unseen)}")
+        yield ok(f"no local postgresql.parameters of {', '.join(s.name for s in seen) or 'no member'} contradict "
+                 f"the dynamic configuration{_unseen(unseen)}")
 
 
 @check("fleet.versions", "every member runs the same Patroni, PostgreSQL and etcd", "version-skew",
@@ -133,8 +134,7 @@ def versions(ctx: CheckContext) -> Iterator[Verdict]:
         etcd.update(s.etcd_versions)
     for v in _odd_verdicts("etcd version", etcd, "warn", "etcd status"):
         found = True
-        v.subject = None
-        v.values["member"] = None
+        v.subject = None  # an etcd endpoint, not a Patroni member: a cluster-wide diagnosis (values name it)
         yield v
     if not found:
         told = {p: sorted({s.versions[p] for s in snaps if p in s.versions}) for p in ("Patroni", "PostgreSQL")}

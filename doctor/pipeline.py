@@ -258,7 +258,8 @@ CLUSTER_COMMAND = "cluster"
 
 
 def analyze_cluster(facts: Facts, playbook_dirs: Sequence[str] | None = None,
-                    settings: dict[str, Any] | None = None, source: dict[str, Any] | None = None) -> Report:
+                    settings: dict[str, Any] | None = None, source: dict[str, Any] | None = None,
+                    only: Iterable[str] = (), skip_ids: Iterable[str] = ()) -> Report:
     """Judge a cluster snapshot (``doctor.collect.fleet``): each member whose own facts it holds is
     analysed as ``analyze`` would analyse its bundle, the cluster checks judge them side by side, and
     one report keeps every finding and diagnosis attributed to its member.
@@ -272,13 +273,14 @@ def analyze_cluster(facts: Facts, playbook_dirs: Sequence[str] | None = None,
     merged_settings = {**(facts.get("settings") or {}), **(settings or {})}
     playbooks = load_playbooks(list(playbook_dirs or []))
     members = [s for s in snapshots(facts) if s.local]
+    only, skip_ids = list(only), list(skip_ids)
     member_reports = {s.name: analyze(s.facts, command="analyze", profiles=FULL_PROFILES, playbook_dirs=playbook_dirs,
-                                      settings=settings) for s in members}
+                                      settings=settings, only=only, skip_ids=skip_ids) for s in members}
     first = members[0] if members else None
     node = first.node if first else NodeView({}, None)
     fill = {**node.template_values(), "known_members": [s.name for s in snapshots(facts)]}
     ctx = CheckContext(facts=facts, node=node, settings=merged_settings)
-    cluster_findings = run_checks(ctx, profiles=(CLUSTER_COMMAND,))
+    cluster_findings = run_checks(ctx, profiles=(CLUSTER_COMMAND,), only=only, skip_ids=skip_ids)
     cluster_findings = [replace(f, member=f.subject) if f.subject else f for f in cluster_findings]
     diagnoses: list[Diagnosis] = []
     about: list[str | None] = [*sorted({f.member for f in cluster_findings if f.member}), None]
@@ -299,7 +301,8 @@ def analyze_cluster(facts: Facts, playbook_dirs: Sequence[str] | None = None,
     current = [d for d in diagnoses if not d.resolved]
     verdict, code = verdict_of(findings, current)
     report = Report(command=CLUSTER_COMMAND, facts=facts, findings=findings, diagnoses=current, verdict=verdict,
-                    exit_code=code, resolved=resolved, playbooks=playbooks, values=fill, source=source)
+                    exit_code=code, resolved=resolved, playbooks=playbooks, values=fill, source=source,
+                    selection=Selection(only=only, skip=skip_ids))
     from doctor.views import build_views
     report.extra = build_views(facts, CLUSTER_COMMAND, report)
     return report

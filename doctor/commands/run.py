@@ -80,8 +80,8 @@ def run(
         from doctor.collect.fleet import from_node
         from doctor.pipeline import analyze_cluster
 
-        raise typer.Exit(emit_report(analyze_cluster(from_node(facts), playbook_dirs=playbooks, settings=settings),
-                                     format, output))
+        raise typer.Exit(emit_report(analyze_cluster(from_node(facts), playbook_dirs=playbooks, settings=settings,
+                                                     only=only_ids, skip_ids=skip_ids), format, output))
     report = analyze(facts, command="run", profiles=FULL_PROFILES, only=only_ids, skip_ids=skip_ids,
                      playbook_dirs=playbooks)
     raise typer.Exit(emit_report(report, format, output))

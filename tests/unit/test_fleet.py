@@ -134,8 +134,8 @@ def test_a_member_whose_config_answer_differs_reads_another_dcs() -> None:
     node1["cluster_api"] = {"members": {"node2": {"config": node1["patroni_api"]["config"]},
                                         "node3": {"config": other}}}
     report = analyze_cluster(from_node(Facts(node1)))
-    assert problems_by_member(report) == {"node3": {"parameter-drift"}}
-    assert report.diagnoses[0].status == "fail"
+    assert problems_by_member(report) == {"node3": {"config-drift"}}
+    assert report.diagnoses[0].status == "fail" and "GET /config" in report.diagnoses[0].summary
 
 
 # ------------------------------------------------------------------------------------------ the command line
