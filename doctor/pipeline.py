@@ -294,9 +294,16 @@ def analyze_cluster(facts: Facts, playbook_dirs: Sequence[str] | None = None,
             diagnoses.append(replace(d, member=name) if name else d)
     findings = list(cluster_findings)
     resolved: list[Diagnosis] = []
+    seen: dict[tuple[str, str], int] = {}  # one cluster-wide problem every member reports alike is one diagnosis
     for name, rep in member_reports.items():
         findings += [replace(f, member=name) for f in rep.findings]
-        diagnoses += [replace(d, member=name) for d in rep.diagnoses]
+        for d in rep.diagnoses:
+            at = seen.get((d.id, d.summary))
+            if at is None:
+                seen[(d.id, d.summary)] = len(diagnoses)
+                diagnoses.append(replace(d, member=name))
+            else:
+                diagnoses[at] = replace(diagnoses[at], member=f"{diagnoses[at].member}, {name}")
         resolved += [replace(d, member=name) for d in rep.resolved]
     current = [d for d in diagnoses if not d.resolved]
     verdict, code = verdict_of(findings, current)

@@ -194,3 +194,14 @@ def test_the_html_report_names_the_member_of_each_diagnosis() -> None:
     assert "pgdoctor cluster report — cluster postgres" in html
     assert '<span class="member">on node3</span>' in html
     assert "node3: fleet.config-drift" in html
+
+
+def test_a_problem_every_member_reports_alike_is_one_diagnosis_naming_them() -> None:
+    data = read_fixture(FIXTURES / BASE)
+    for m in data["cluster"]["members"]:  # every member's DCS read finds the cluster paused
+        m["facts"]["dcs"]["config"]["pause"] = True
+    report = analyze_cluster(Facts(data))
+    paused = [d for d in report.diagnoses if d.id == "cluster-paused"]
+    assert [d.member for d in paused] == ["node1, node2, node3"], [(d.member, d.summary) for d in paused]
+    rows = {r["name"]: r["problems"] for r in report.extra["members"]["members"]}
+    assert rows == dict.fromkeys(("node1", "node2", "node3"), "cluster-paused")
