@@ -22,6 +22,8 @@ import pytest
 import yaml
 from cli_runner import run_cli
 
+from doctor.lab.layout import REPLICATION_PASSWORD, SUPERUSER_PASSWORD
+
 pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,6 +86,9 @@ def test_collect_on_a_healthy_lab_gives_one_healthy_cluster_report(healthy_lab, 
         ("node1", "own"), ("node2", "own"), ("node3", "own")}
     assert (run_dir / "cluster-report.html").stat().st_size > 0 and (run_dir / "cluster-report.txt").stat().st_size
     assert not list(Path(done.args[2]).parent.glob("remote/*.tar.gz")), "bundles left on the hosts"  # args[2]: inventory
+    # no secret in what ansible printed nor in the reports (the lab's passwords are in every member's patroni.yml)
+    shown = done.stdout + done.stderr + "".join(p.read_text() for p in run_dir.glob("cluster-report.*"))
+    assert SUPERUSER_PASSWORD not in shown and REPLICATION_PASSWORD not in shown
     # check mode: nothing installed, bundled or fetched; the hosts stay as they are
     checked, checked_dir = fleet("--check")
     assert checked.returncode == 0, checked.stdout[-3000:]
