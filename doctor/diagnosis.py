@@ -47,14 +47,18 @@ class Diagnosis:
     caused_by: list[str] = field(default_factory=list)
     summaries: list[str] = field(default_factory=list)
     resolved: bool = False  # seen only in the logs, and over now
+    member: str | None = None  # in a cluster report: the member(s) it is about, comma-separated
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id, "title": self.title, "severity": self.severity, "status": self.status,
             "summary": self.summary, "summaries": self.summaries, "evidence": self.evidence, "fix": self.fix,
             "fix_text": self.fix_text, "verify": self.verify, "checks": self.checks,
             "log_matches": self.log_matches, "caused_by": self.caused_by, "resolved": self.resolved,
         }
+        if self.member:
+            out["member"] = self.member
+        return out
 
 
 @dataclass

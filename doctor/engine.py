@@ -61,12 +61,15 @@ class Finding:
     values: dict[str, Any] = field(default_factory=dict)
     subject: str | None = None
     ignored: bool = False  # a failure demoted to a warning because the caller ignores this check
+    member: str | None = None  # in a cluster report: the member whose facts it judged, or is about
 
     def as_dict(self) -> dict[str, Any]:
         d = {"check": self.check, "title": self.title, "status": self.status, "summary": self.summary,
              "playbook": self.playbook, "evidence": self.evidence}
         if self.subject:
             d["subject"] = self.subject
+        if self.member:
+            d["member"] = self.member
         if self.ignored:
             d["ignored"] = True
         return d

@@ -73,7 +73,7 @@ class Report:
             "command": self.command,
             "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "collected_at": f.get("collected_at"),
-            "node": {"name": node.name, "scope": node.scope, "namespace": node.namespace,
+            "node": {"name": node.name, "scope": node.scope or _cluster_scope(f), "namespace": node.namespace,
                      "config_path": f.get("config.path"), "host": f.get("host"), "data_dir": node.data_dir},
             "verdict": self.verdict,
             "exit_code": self.exit_code,
@@ -86,6 +86,12 @@ class Report:
             out["source"] = self.source
         out.update(self.extra)
         return out
+
+
+def _cluster_scope(facts: Facts) -> str | None:
+    """A cluster snapshot's scope: the one its members' configs name, when they name one."""
+    scopes = facts.get("cluster.scopes") or []
+    return ", ".join(str(s) for s in scopes) or None
 
 
 def load_config_into(facts: Facts, options: CollectOptions, redactor: Redactor) -> CollectContext:
@@ -248,3 +254,64 @@ def selected_log_matches(facts: Facts, selection: Selection) -> list[dict[str, A
     if selection.skip:
         matches = [m for m in matches if m.get("playbook") not in set(selection.skip)]
     return matches
+
+
+CLUSTER_COMMAND = "cluster"
+
+
+def analyze_cluster(facts: Facts, playbook_dirs: Sequence[str] | None = None,
+                    settings: dict[str, Any] | None = None, source: dict[str, Any] | None = None,
+                    only: Iterable[str] = (), skip_ids: Iterable[str] = ()) -> Report:
+    """Judge a cluster snapshot (``doctor.collect.fleet``): each member whose own facts it holds is
+    analysed as ``analyze`` would analyse its bundle, the cluster checks judge them side by side, and
+    one report keeps every finding and diagnosis attributed to its member.
+
+    A cluster diagnosis is made per member it names (its values then fill that member's fix).
+    """
+    from dataclasses import replace
+
+    from doctor.model.fleet import snapshots
+
+    merged_settings = {**(facts.get("settings") or {}), **(settings or {})}
+    playbooks = load_playbooks(list(playbook_dirs or []))
+    members = [s for s in snapshots(facts) if s.local]
+    only, skip_ids = list(only), list(skip_ids)
+    member_reports = {s.name: analyze(s.facts, command="analyze", profiles=FULL_PROFILES, playbook_dirs=playbook_dirs,
+                                      settings=settings, only=only, skip_ids=skip_ids) for s in members}
+    first = members[0] if members else None
+    node = first.node if first else NodeView({}, None)
+    fill = {**node.template_values(), "known_members": [s.name for s in snapshots(facts)]}
+    ctx = CheckContext(facts=facts, node=node, settings=merged_settings)
+    cluster_findings = run_checks(ctx, profiles=(CLUSTER_COMMAND,), only=only, skip_ids=skip_ids)
+    cluster_findings = [replace(f, member=f.subject) if f.subject else f for f in cluster_findings]
+    diagnoses: list[Diagnosis] = []
+    about: list[str | None] = [*sorted({f.member for f in cluster_findings if f.member}), None]
+    by_name = {s.name: s for s in members}
+    for name in about:  # one diagnosis per member a cluster check names, then the cluster-wide ones
+        own = [f for f in cluster_findings if f.member == name]
+        # that member's own config fills its fix (its config path, its name) when its facts hold one
+        values = {**fill, **by_name[name].node.template_values()} if name in by_name and by_name[name].has_config \
+            else fill
+        for d in diagnose(own, playbooks, values, []):
+            diagnoses.append(replace(d, member=name) if name else d)
+    findings = list(cluster_findings)
+    resolved: list[Diagnosis] = []
+    seen: dict[tuple[str, str], int] = {}  # one cluster-wide problem every member reports alike is one diagnosis
+    for name, rep in member_reports.items():
+        findings += [replace(f, member=name) for f in rep.findings]
+        for d in rep.diagnoses:
+            at = seen.get((d.id, d.summary))
+            if at is None:
+                seen[(d.id, d.summary)] = len(diagnoses)
+                diagnoses.append(replace(d, member=name))
+            else:
+                diagnoses[at] = replace(diagnoses[at], member=f"{diagnoses[at].member}, {name}")
+        resolved += [replace(d, member=name) for d in rep.resolved]
+    current = [d for d in diagnoses if not d.resolved]
+    verdict, code = verdict_of(findings, current)
+    report = Report(command=CLUSTER_COMMAND, facts=facts, findings=findings, diagnoses=current, verdict=verdict,
+                    exit_code=code, resolved=resolved, playbooks=playbooks, values=fill, source=source,
+                    selection=Selection(only=only, skip=skip_ids))
+    from doctor.views import build_views
+    report.extra = build_views(facts, CLUSTER_COMMAND, report)
+    return report

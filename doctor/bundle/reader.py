@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -202,3 +203,23 @@ def open_bundle(path: str, deadline: float | None = None) -> Bundle:
         made_by = manifest.get("pgdoctor_version")
         raise FactsVersionError(f"{path} (made by pgdoctor {made_by or '?'}): {exc}") from None
     return Bundle(path=path, manifest=manifest, facts=facts, names=names, notes=notes)
+
+
+MAX_BUNDLES = 64  # bundles analyzed together: a cluster's members, with room for old copies
+BUNDLE_SUFFIXES = (".tar.gz", ".tgz", ".json")
+
+
+def bundles_in(directory: str) -> list[str]:
+    """The bundles directly in ``directory``, by name: regular files only (a symbolic link, a FIFO or a
+    subdirectory is passed over, never followed), at most ``MAX_BUNDLES``; each is then opened with
+    ``open_bundle``'s own limits."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        raise BundleError(f"cannot list {directory}: {exc.strerror or exc}") from None
+    found = [e.path for e in entries if e.name.endswith(BUNDLE_SUFFIXES) and e.is_file(follow_symlinks=False)]
+    if not found:
+        raise BundleError(f"{directory} holds no bundle (*.tar.gz, *.tgz or facts *.json regular files)")
+    if len(found) > MAX_BUNDLES:
+        raise BundleError(f"{directory} holds {len(found)} bundles, more than the {MAX_BUNDLES} analyzed together")
+    return found

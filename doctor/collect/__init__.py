@@ -94,6 +94,8 @@ class Collector:
 
 _COLLECTORS: dict[str, Collector] = {}
 DEFAULT_PROFILES = ("run", "preflight", "replication", "bundle", "verify")
+# A profile that also runs every collector of others: ``cluster`` (run --cluster) is ``run`` plus its own.
+PROFILE_INCLUDES: dict[str, tuple[str, ...]] = {"cluster": ("run",)}
 
 
 def collector(domain: str, profiles: tuple[str, ...] = DEFAULT_PROFILES, after: tuple[str, ...] = (),
@@ -181,7 +183,8 @@ def run_collectors(
 
     ``deadline`` defaults to the ``collect`` share of ``ctx.deadline``.
     """
-    chosen = [c for c in registered_collectors().values() if profile in c.profiles]
+    wanted = {profile, *PROFILE_INCLUDES.get(profile, ())}
+    chosen = [c for c in registered_collectors().values() if wanted & set(c.profiles)]
     _check_order(chosen)
     run = deadline if deadline is not None else ctx.deadline.sub("collect")
     board = _Board(run)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -78,36 +80,61 @@ def bundle(
 
 
 def analyze(
-    bundle_path: str = typer.Argument(..., metavar="BUNDLE", help="A bundle written by `pgdoctor bundle` "
-                                      "(or a facts.json)."),
+    bundle_paths: list[str] = typer.Argument(..., metavar="BUNDLE...", help="Bundles written by `pgdoctor "
+                                             "bundle` (or facts.json files), or a directory of them; several "
+                                             "bundles are one cluster's members."),
     format: Format = FormatOpt,
     output: Path | None = OutputOpt,
     playbooks: list[str] | None = PlaybooksOpt,
     deadline: float = DeadlineOpt,
+    clock_skew: float = typer.Option(60, "--clock-skew", min=0, help="Seconds between members' collection "
+                                     "times beyond which their clocks or collection are suspect (several bundles)."),
 ) -> None:
-    """Diagnose a bundle on any machine: the same checks and playbooks, from the bundle alone.
+    """Diagnose bundles on any machine: the same checks and playbooks, from the bundles alone.
 
-    Never touches the system it runs on beyond reading the bundle.
+    One bundle: that member's report. Several bundles (or a directory of them): one cluster report with
+    each member's diagnoses attributed to it, plus what only the members side by side show (config drift,
+    version skew, clock skew) and their log events on one timeline. Never touches the system it runs on
+    beyond reading the bundles.
 
     Examples:
 
       pgdoctor analyze bundle.tar.gz
 
       pgdoctor analyze bundle.tar.gz --format html -o report.html
+
+      pgdoctor analyze db1.tar.gz db2.tar.gz db3.tar.gz
+
+      pgdoctor analyze bundles/ --format json
     """
     from doctor.bundle import BundleError
-    from doctor.bundle.reader import open_bundle
-    from doctor.pipeline import FULL_PROFILES
+    from doctor.bundle.reader import bundles_in, open_bundle
+    from doctor.model.fleet import is_cluster
+    from doctor.pipeline import FULL_PROFILES, analyze_cluster
     from doctor.pipeline import analyze as analyze_facts
     from doctor.render.emit import emit_report
 
-    refuse_special(bundle_path, "bundle", allow_dir=True)  # a directory gets the reader's own words
+    until = deadline_after(deadline)
     try:
-        opened = open_bundle(bundle_path, deadline=deadline_after(deadline))
+        paths: list[str] = []
+        for path in bundle_paths:
+            st = refuse_special(path, "bundle", allow_dir=True)
+            paths += bundles_in(path) if st is not None and stat.S_ISDIR(st.st_mode) else [path]
+        opened = [open_bundle(p, deadline=until) for p in paths]
     except BundleError as exc:
         raise UsageError(str(exc)) from None
-    report = analyze_facts(opened.facts, command="analyze", profiles=FULL_PROFILES, playbook_dirs=playbooks,
-                           source=bundle_source(opened))
+    if len(opened) == 1 and is_cluster(opened[0].facts):  # a cluster snapshot saved as JSON
+        report = analyze_cluster(opened[0].facts, playbook_dirs=playbooks, settings={"clock_skew_seconds": clock_skew},
+                                 source={"bundles": [Path(opened[0].path).name]})
+    elif len(opened) == 1 and len(bundle_paths) == 1 and not os.path.isdir(bundle_paths[0]):
+        report = analyze_facts(opened[0].facts, command="analyze", profiles=FULL_PROFILES, playbook_dirs=playbooks,
+                               source=bundle_source(opened[0]))
+    else:
+        from doctor.collect.fleet import from_bundles
+
+        facts = from_bundles([(b.facts, bundle_source(b)) for b in opened])
+        report = analyze_cluster(facts, playbook_dirs=playbooks, settings={"clock_skew_seconds": clock_skew},
+                                 source={"bundles": [Path(b.path).name for b in opened]})
     raise typer.Exit(emit_report(report, format, output))
 
 

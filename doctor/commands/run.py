@@ -41,6 +41,9 @@ def run(
     slot_retained: str | None = SlotRetainedOpt,
     expect_members: int | None = ExpectMembersOpt,
     playbooks: list[str] | None = PlaybooksOpt,
+    cluster: bool = typer.Option(False, "--cluster", help="Judge the whole cluster from here: every member's "
+                                 "REST API (/patroni, /config, /history, /cluster) beside this node's own facts; "
+                                 "findings name their member."),
 ) -> None:
     """Diagnose this node: collect facts, run every check, print diagnoses with filled-in fixes.
 
@@ -51,6 +54,8 @@ def run(
       pgdoctor run --format json | jq -r '.diagnoses[0].id'
 
       pgdoctor run --format html -o report.html
+
+      pgdoctor run --cluster -c /etc/patroni/patroni.yml
     """
     from doctor.collect import CollectOptions
     from doctor.engine import load_checks, unknown_ids
@@ -71,7 +76,13 @@ def run(
                              read_logs=logs, log_files=list(log_file or []), playbook_dirs=list(playbooks or []),
                              validate_when_clean=False)
     with progress_status(format == Format.text):
-        facts, _ = collect(options, profile="run", settings=settings)
+        facts, _ = collect(options, profile="cluster" if cluster else "run", settings=settings)
+    if cluster:
+        from doctor.collect.fleet import from_node
+        from doctor.pipeline import analyze_cluster
+
+        raise typer.Exit(emit_report(analyze_cluster(from_node(facts), playbook_dirs=playbooks, settings=settings,
+                                                     only=only_ids, skip_ids=skip_ids), format, output))
     report = analyze(facts, command="run", profiles=FULL_PROFILES, only=only_ids, skip_ids=skip_ids,
                      playbook_dirs=playbooks)
     raise typer.Exit(emit_report(report, format, output))

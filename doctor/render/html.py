@@ -29,7 +29,8 @@ TEMPLATE = "report.html.j2"
 MAX_FACTS_CHARS = 400_000
 # Report keys shown in their own sections; any other key a view adds is shown folded as "more".
 KNOWN_KEYS = {"schema_version", "pgdoctor_version", "command", "generated_at", "collected_at", "node", "verdict",
-              "exit_code", "counts", "diagnoses", "resolved", "findings", "cluster", "events", "source", "versions"}
+              "exit_code", "counts", "diagnoses", "resolved", "findings", "cluster", "events", "source", "versions",
+              "members"}
 STATUSES = ("fail", "error", "warn", "skip", "ok")
 # Preferred column order for member tables; other keys follow.
 MEMBER_COLUMNS = ("name", "member", "host", "role", "state", "timeline", "lag", "lag_bytes", "receive_lag",
@@ -156,7 +157,8 @@ def event_timeline(events: Any, recent: int = RECENT_EVENTS) -> dict[str, Any] |
         return None
     rows = []
     for e in items:
-        where = _text(e.get("node") or e.get("member")) or os.path.basename(_text(e.get("source")))
+        # a cluster timeline names the member whose log it is
+        where = _text(e.get("member") or e.get("node")) or os.path.basename(_text(e.get("source")))
         count = e.get("count")
         message = _text(e.get("message") or e.get("summary") or e.get("text"))
         if isinstance(count, int) and count > 1:
@@ -258,6 +260,9 @@ def render_html(report: dict[str, Any], facts: Facts) -> str:
         diagnoses.append(dict(d, log_rows=_log_match_rows(d.get("log_matches") or []), fix_html=fix_html,
                               verify_html=verify_html))
     cluster = report.get("cluster")
+    fleet = report.get("command") == "cluster"  # the members side by side, not one node's patronictl list
+    if fleet:
+        cluster = report.get("members")
     events = report.get("events")
     context = {
         "r": report,
@@ -269,7 +274,7 @@ def render_html(report: dict[str, Any], facts: Facts) -> str:
         "counts": counts,
         "statuses": STATUSES,
         "cluster": _table(cluster, ("members", "rows"), MEMBER_COLUMNS) if cluster is not None else None,
-        "members": member_table(cluster),
+        "members": None if fleet else member_table(cluster),
         "events": _table(events, ("events", "rows", "timeline"), EVENT_COLUMNS) if events is not None else None,
         "timeline": event_timeline(events),
         "source": report.get("source") if isinstance(report.get("source"), dict) else None,

@@ -20,6 +20,9 @@ VERDICT_TEXT = {
 
 
 def render_header(console: Console, report: dict[str, Any]) -> None:
+    if report.get("command") == "cluster":
+        render_cluster_header(console, report)
+        return
     node = report.get("node") or {}
     bits = [f"node [bold]{escape(str(node.get('name') or '?'))}[/]",
             f"cluster [bold]{escape(str(node.get('scope') or '?'))}[/]",
@@ -33,6 +36,20 @@ def render_header(console: Console, report: dict[str, Any]) -> None:
             console.print(f"[dim]{escape(str(note))}[/]")
 
 
+def render_cluster_header(console: Console, report: dict[str, Any]) -> None:
+    """A cluster report's first line: the members it holds and where their facts came from."""
+    rows = (report.get("members") or {}).get("members") or []
+    names = ", ".join(f"{r.get('name')} ({r.get('facts')})" for r in rows) or "none"
+    node = report.get("node") or {}
+    console.print(f"[bold]pgdoctor cluster report[/] — cluster [bold]{escape(str(node.get('scope') or '?'))}[/], "
+                  f"members {escape(names)}")
+
+
+def _on(item: dict[str, Any]) -> str:
+    """`` on node3`` for what a cluster report attributes to a member."""
+    return f" on {item['member']}" if item.get("member") else ""
+
+
 def render_resolved(console: Console, resolved: list[dict[str, Any]]) -> None:
     """Problems the logs show that are over now (the live check passes, a later line healed them,
     or they stopped long ago): one entry each with the reason, no fix."""
@@ -40,7 +57,7 @@ def render_resolved(console: Console, resolved: list[dict[str, Any]]) -> None:
         return
     console.print("[bold]Seen in the logs, over now[/]")
     for d in resolved:
-        console.print(f"   [dim]•[/] {escape(d['title'])} [dim]\\[{escape(d['id'])}][/]")
+        console.print(f"   [dim]•[/] {escape(d['title'] + _on(d))} [dim]\\[{escape(d['id'])}][/]")
         console.print(f"     [dim]{escape(d['summary'])}[/]")
     console.print()
 
@@ -51,7 +68,7 @@ def render_diagnoses(console: Console, diagnoses: list[dict[str, Any]], resolved
     console.print()
     for i, d in enumerate(diagnoses, 1):
         style = STATUS_STYLE.get(d["status"], "")
-        console.print(f"[{style}]{STATUS_MARK.get(d['status'], d['status'])}[/] [bold]{i}. {escape(d['title'])}[/]"
+        console.print(f"[{style}]{STATUS_MARK.get(d['status'], d['status'])}[/] [bold]{i}. {escape(d['title'] + _on(d))}[/]"
                       f"  [dim]\\[{escape(d['id'])}][/]")
         console.print(f"   {escape(d['summary'])}")
         for extra in d.get("summaries", [])[1:4]:
@@ -114,7 +131,8 @@ def render_findings(console: Console, findings: list[dict[str, Any]], show_ok: b
         if not show_ok and f["status"] == "ok":
             continue
         style = STATUS_STYLE.get(f["status"], "")
-        table.add_row(f"[{style}]{STATUS_MARK.get(f['status'], f['status'])}[/]", escape(f["check"]), escape(f["summary"]))
+        check = f"{f['member']}: {f['check']}" if f.get("member") else f["check"]
+        table.add_row(f"[{style}]{STATUS_MARK.get(f['status'], f['status'])}[/]", escape(check), escape(f["summary"]))
     console.print(table)
 
 
@@ -151,5 +169,6 @@ def render_report(console: Console, report: dict[str, Any]) -> None:
         if report.get(name) is not None:
             section(console, report[name])
     console.print()
-    render_findings(console, report.get("findings", []))
+    # a cluster report holds every member's checks: its table shows only what is not ok
+    render_findings(console, report.get("findings", []), show_ok=report.get("command") != "cluster")
     render_verdict(console, report)

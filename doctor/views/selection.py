@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from doctor.pipeline import Report
 
 
-@view("selection", commands=("run", "analyze", "replication"), of_report=True)
+@view("selection", commands=("run", "analyze", "replication", "cluster"), of_report=True)
 def selection_view(report: Report) -> dict[str, Any] | None:
     """The checks a run was limited to (``--only``/``--skip``), so the verdict can say so."""
     sel = report.selection

@@ -16,7 +16,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def read_fixture(path: Path) -> dict:
     """A fixture's facts. A fixture of the form ``{"base": NAME, "set": {dotted.path: value}}`` is the
-    fixture NAME next to it with those facts replaced: one broken item on a healthy snapshot."""
+    fixture NAME next to it with those facts replaced: one broken item on a healthy snapshot (a number in
+    the path is a list index)."""
     data = json.loads(path.read_text())
     if set(data) != {"base", "set"}:
         return data
@@ -24,9 +25,12 @@ def read_fixture(path: Path) -> dict:
     for dotted, value in data["set"].items():
         node = out
         *parents, last = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = value
+        for p in parents:  # a number steps into a list (cluster.members.2.facts...)
+            node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
     return out
 
 

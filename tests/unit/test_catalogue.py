@@ -38,7 +38,8 @@ from doctor.facts import Facts
 from doctor.lab.faults import ALIASES, FAULTS, resolve
 from doctor.lab.layout import LabError
 from doctor.logscan.sources import FileSource
-from doctor.pipeline import Report, analyze
+from doctor.model.fleet import CLUSTER_PROFILE
+from doctor.pipeline import Report, analyze, analyze_cluster
 from doctor.playbooks import builtin_dir, load_playbooks, parse_playbook
 from tests.unit.conftest import FIXTURES, read_fixture
 
@@ -75,8 +76,11 @@ def samples_of(pid: str) -> list[Path]:
 @cache
 def analysis(path: Path) -> Report:
     """The report on a facts fixture: preflight fixtures under the preflight profile, snapshots collected for
-    ``verify`` (their ``profile``) as ``verify``, the others as ``run``."""
+    ``verify`` (their ``profile``) as ``verify``, cluster snapshots (several members', ``profile: cluster``) as
+    ``analyze`` of several bundles, the others as ``run``."""
     data = read_fixture(path)
+    if data.get("profile") == CLUSTER_PROFILE:  # several members' snapshots: the cluster report
+        return analyze_cluster(Facts(data))
     if data.get("profile") == "verify":
         return analyze(Facts(data), command="verify", profiles=("verify",))
     if path.parent == PREFLIGHT:

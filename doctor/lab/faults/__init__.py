@@ -15,7 +15,7 @@ A fault is named after the problem it produces: ``<problem>`` or ``<problem>.<va
 Layout: ``registry`` (the ``@fault``/``@healer`` registry), ``state`` (fault.json), ``logs`` (log marks
 and symptoms), ``helpers`` (cluster helpers, ``reclone``), ``runner`` (break/heal), and one module per
 area: ``config``, ``dcs``, ``datadir``, ``ports``, ``auth``, ``replication``, ``timeline``,
-``process``, ``leadership``, ``disk``, ``members`` (member states), ``archive``, ``clone``, ``watchdog``,
+``process``, ``leadership``, ``disk``, ``drift`` (one member's patroni.yml apart from the others'), ``members`` (member states), ``archive``, ``clone``, ``watchdog``,
 ``splitbrain``, ``roundtrip``.
 """
 
@@ -29,6 +29,7 @@ from . import (  # noqa: F401
     datadir,
     dcs,
     disk,
+    drift,
     leadership,
     members,
     ports,

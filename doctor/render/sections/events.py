@@ -58,7 +58,7 @@ def where_of(event: dict[str, Any]) -> str:
     """The member the line came from when known (its own name in Patroni's lines, or the node dir
     of the file), then the file: ``node2 patroni.log``."""
     name = os.path.basename(str(event.get("source") or ""))
-    node = event.get("node")
+    node = event.get("member") or event.get("node")  # a cluster timeline names the member whose log it is
     return f"{node} {name}" if node and str(node) not in name else name
 
 
