@@ -7,7 +7,7 @@ after bootstrap is healthy on every node (no diagnosis, exit 0, logs included), 
 for real, is named first by ``pgdoctor run`` exactly as on the default lab (tests/lab/test_faults.py,
 test_member_state_faults.py). Needs ``scripts/install-lab.sh --matrix``; long, so marked ``extended``.
 
-``PGDOCTOR_MATRIX_SAMPLES=DIR`` also writes each fault's log windows to DIR, named
+``PGDOCTOR_MATRIX_SAMPLES=DIR`` also writes the bootstrap's logs and each fault's log windows to DIR, named
 ``<fault>.<corner>.<node>.<source>.log`` (how sample_logs/ got its per-version samples).
 """
 
@@ -30,7 +30,7 @@ from doctor.lab.versions import Versions, patroni_line, postgres_major
 pytestmark = [pytest.mark.lab, pytest.mark.extended]
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CORNERS = "2.1/15,3.0/15,4.0/18,4.1/18"
+DEFAULT_CORNERS = "2.1/15,3.0/15,3.3/15,4.0/18,4.1/18"
 
 
 def corners() -> list[Versions]:
@@ -92,12 +92,12 @@ def _tag(v: Versions) -> str:
     return f"patroni-{v.patroni_release.replace('.', '-')}-pg{v.postgres}"
 
 
-def _save_samples(lay: Layout, fault: str, info: dict) -> None:
+def _save_samples(lay: Layout, fault: str, marks: dict[str, int] | None = None) -> None:
     out = os.environ.get("PGDOCTOR_MATRIX_SAMPLES")
     if not out:
         return
     Path(out).mkdir(parents=True, exist_ok=True)
-    for path, text in faults.logs_since(lay).items():
+    for path, text in faults.logs_since(lay, marks).items():
         p = Path(path)
         rel = p.relative_to(lay.base_dir).parts
         source = {"patroni.log": "patroni", "patroni.stdout.log": "stderr", "postgresql.log": "postgres",
@@ -124,6 +124,7 @@ def corner(request, session_stopped):
     cluster.down(lay, purge=True)
     t0 = time.time()
     cluster.up(lay)
+    _save_samples(lay, "healthy.bootstrap", marks={})
     yield lay, t0
     cluster.down(lay, purge=True)
 
@@ -148,7 +149,6 @@ def test_fault_named_first(corner, case: Case):
     info = faults.break_fault(case.fault, node=case.node, lay=lay)
     try:
         assert "warning" not in info["details"], f"the fault's symptom did not show: {info['details']}"
-        _save_samples(lay, case.fault, info)
         rc, rep = doctor_run(case.on(info, lay), t0)
         assert rep["diagnoses"], f"{_tag(lay.versions)} {case.fault}: no diagnosis"
         assert rep["diagnoses"][0]["id"] == case.problem, f"{_tag(lay.versions)} {case.fault}:\n{_show(rep)}"
@@ -157,4 +157,5 @@ def test_fault_named_first(corner, case: Case):
         worst = 2 if any(d["status"] == "fail" for d in rep["diagnoses"]) else 1
         assert rc == worst, f"{_tag(lay.versions)} {case.fault}: exit {rc}\n{_show(rep)}"
     finally:
+        _save_samples(lay, case.fault)  # the window from the break to now, pgdoctor's run included
         faults.heal(lay=lay)
