@@ -136,6 +136,11 @@ def live_role(facts: Facts, name: str) -> LiveRole:
     if in_rec is not None:
         return LiveRole("replica" if in_rec else "primary", where)
     if rest_role in PRIMARY_ROLES:
+        # A primary Patroni is demoting or restarting keeps its role while PostgreSQL is stopping or starting:
+        # it says "primary" but accepts no writes, so it is no writable primary (and no split brain).
+        state = body.get("state") if body else None
+        if state not in (None, "running"):
+            return LiveRole(None, f"{where}, REST state {state}")
         return LiveRole("primary", where)
     if rest_role in ("replica", "uninitialized"):
         return LiveRole(rest_role, where)

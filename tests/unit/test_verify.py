@@ -209,3 +209,19 @@ def test_healthy_has_no_split_brain():
     rep = analyze(load_facts("healthy.replication.json"), command="run", profiles=("run", "replication"))
     sb = next(x for x in rep.findings if x.check == "cluster.split-brain")
     assert sb.status == "ok" and "node1" in sb.summary
+
+
+def test_demoting_primary_is_no_split_brain():
+    """A leader Patroni demotes keeps REST role 'primary' while its PostgreSQL is stopping: it accepts no
+    writes, so a second 'primary' in that state is no split brain (seen on the lab after leader-lock-lost)."""
+    f = load_facts("healthy.replication.json")
+    put(f, "replication.members.node2.reachable", False)
+    put(f, "patroni_api.members.node2.body.role", "primary")
+    put(f, "patroni_api.members.node2.body.state", "stopping")
+    rep = analyze(f, command="run", profiles=("run", "replication"))
+    sb = next(x for x in rep.findings if x.check == "cluster.split-brain")
+    assert sb.status == "ok" and "one writable primary: node1" in sb.summary, sb.summary
+    put(f, "patroni_api.members.node2.body.state", "running")
+    rep = analyze(f, command="run", profiles=("run", "replication"))
+    sb = next(x for x in rep.findings if x.check == "cluster.split-brain")
+    assert sb.status == "fail" and "node2" in sb.summary, sb.summary

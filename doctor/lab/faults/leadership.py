@@ -86,8 +86,9 @@ def _b_bootstrap(ctx: Ctx) -> None:
     configs.write(lay, n, configs.NodeOptions(pg_hba=hba))
     cluster.start_patroni(lay, n)
     ctx.details.update(pg_hba=hba, config=str(n.config), others_stopped=[m.name for m in lay.nodes if m.name != n.name])
-    symptom(ctx, r"removing initialize key after failed attempt to bootstrap|Failed to bootstrap cluster",
-            patroni_logs(n), 60)
+    # Patroni logs "removing initialize key", stops PostgreSQL, then renames the data dir: the rename is the
+    # last step of the failure, so waiting for it leaves nothing of the sequence still to come.
+    symptom(ctx, r"renaming data directory to", patroni_logs(n), 60)
 
 
 @healer("bootstrap-failed")
