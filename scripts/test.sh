@@ -45,7 +45,10 @@ if [ "$fast_only" = 1 ]; then
     exit $?
 fi
 
-bash scripts/install-lab.sh || { echo "test: install-lab.sh failed" >&2; exit 1; }
+# The version matrix (older Patroni venvs, PostgreSQL 18) only for the extended tests that use it.
+lab_opts=()
+[ "${PGDOCTOR_EXTENDED:-}" = 1 ] && lab_opts=(--matrix)
+bash scripts/install-lab.sh "${lab_opts[@]}" || { echo "test: install-lab.sh failed" >&2; exit 1; }
 export PGDOCTOR_REQUIRE_PATRONI=1  # the config corpus must be compared with Patroni's validator, not skipped
 bash scripts/install-test-deps.sh || { echo "test: install-test-deps.sh failed" >&2; exit 1; }
 # Whatever happens, leave no lab process behind.

@@ -192,10 +192,14 @@ def read_postmaster_pid(path: Path) -> dict[str, Any] | None:
             try:
                 proc = psutil.Process(pid)
                 info["pid_name"] = proc.name()
+                info["pid_is_postgres"] = info["pid_name"] in ("postgres", "postmaster")
                 info["pid_cmdline"] = proc.cmdline()
-                info["pid_is_postgres"] = proc.name() in ("postgres", "postmaster")
+            except psutil.NoSuchProcess:  # it exited while being read (a postmaster shutting down): not running
+                info["pid_running"] = False
+                info.pop("pid_name", None)
+                info.pop("pid_is_postgres", None)
             except psutil.Error:
-                info["pid_is_postgres"] = False
+                info["pid_is_postgres"] = info.get("pid_is_postgres", False)
     if len(lines) > 1:
         info["data_dir"] = lines[1]
     if len(lines) > 3 and lines[3].strip().isdigit():

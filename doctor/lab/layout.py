@@ -8,7 +8,8 @@ Everything is derived from two environment variables so that two labs can run si
 
 Binaries are found through ``PGDOCTOR_LAB_ETCD``, ``PGDOCTOR_LAB_ETCDCTL``, ``PGDOCTOR_LAB_PG_BIN``,
 ``PGDOCTOR_LAB_VENV`` (Patroni's venv), ``PGDOCTOR_LAB_PATRONI`` and ``PGDOCTOR_LAB_PATRONICTL``, with
-the defaults that ``scripts/install-lab.sh`` installs.
+the defaults that ``scripts/install-lab.sh`` installs; which Patroni venv and PostgreSQL bin dir are the
+defaults depends on the lab's :class:`~doctor.lab.versions.Versions` (``lab up --patroni V --postgres M``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from . import versions as V
+from .versions import Versions
 
 DEFAULT_ADDRS = ("127.0.0.11", "127.0.0.12", "127.0.0.13")
 DEFAULT_BASE_DIR = "/var/tmp/pgdoctor-lab"
-DEFAULT_VENV = "/opt/pgdoctor-lab/venv"
-DEFAULT_PG_BIN = "/usr/lib/postgresql/15/bin"
+DEFAULT_VENV = V.DEFAULT_VENV
+DEFAULT_PG_BIN = V.DEFAULT_PG15_BIN
 
 SCOPE = "postgres"
 NAMESPACE = "/service"
@@ -156,12 +160,13 @@ class Binaries:
     patronictl: str
 
     @classmethod
-    def from_env(cls) -> Binaries:
-        venv = os.environ.get("PGDOCTOR_LAB_VENV", DEFAULT_VENV)
+    def from_env(cls, versions: Versions | None = None) -> Binaries:
+        v = versions or Versions()
+        venv = V.patroni_venv(v.patroni)
         return cls(
             etcd=os.environ.get("PGDOCTOR_LAB_ETCD") or _which("etcd", "/usr/bin/etcd"),
             etcdctl=os.environ.get("PGDOCTOR_LAB_ETCDCTL") or _which("etcdctl", "/usr/bin/etcdctl"),
-            pg_bin=os.environ.get("PGDOCTOR_LAB_PG_BIN", DEFAULT_PG_BIN),
+            pg_bin=V.pg_bin(v.postgres),
             patroni=os.environ.get("PGDOCTOR_LAB_PATRONI", f"{venv}/bin/patroni"),
             patronictl=os.environ.get("PGDOCTOR_LAB_PATRONICTL", f"{venv}/bin/patronictl"),
         )
@@ -203,13 +208,25 @@ class Layout:
     bins: Binaries = field(default_factory=Binaries.from_env)
     scope: str = SCOPE
     namespace: str = NAMESPACE
+    versions: Versions = field(default_factory=Versions)
 
     @classmethod
-    def from_env(cls) -> Layout:
+    def from_env(cls, patroni: str | None = None, postgres: str | None = None) -> Layout:
+        """The lab named by the environment, with the versions chosen here, in the environment, or stored
+        by the lab (``<base>/versions.json``), in that order."""
         base = Path(os.environ.get("PGDOCTOR_LAB_DIR") or DEFAULT_BASE_DIR)
         if not base.is_absolute():
             raise LabError(f"PGDOCTOR_LAB_DIR must be an absolute path, got {str(base)!r}")
-        return cls(base_dir=base, addrs=parse_addrs(os.environ.get("PGDOCTOR_LAB_ADDRS")))
+        try:
+            v = V.from_env(base, patroni, postgres)
+        except V.VersionError as exc:
+            raise LabError(str(exc)) from None
+        return cls(base_dir=base, addrs=parse_addrs(os.environ.get("PGDOCTOR_LAB_ADDRS")),
+                   bins=Binaries.from_env(v), versions=v)
+
+    def with_versions(self, v: Versions) -> Layout:
+        """The same lab run with other Patroni / PostgreSQL binaries."""
+        return replace(self, bins=Binaries.from_env(v), versions=v)
 
     @property
     def nodes(self) -> list[Node]:

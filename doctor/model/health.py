@@ -210,7 +210,7 @@ class PendingRestart:
 
 def pending_restarts(facts: Facts, members: list[Member], here: str | None) -> list[PendingRestart]:
     """Members whose PostgreSQL needs a restart for a changed parameter, and which parameters: Patroni's
-    ``pending_restart_reason`` (4.0+), else ``pg_settings.pending_restart`` on that member."""
+    ``pending_restart_reason`` (3.3+), else ``pg_settings.pending_restart`` on that member."""
     out = []
     for m in members:
         pg = facts.pg_members.get(m.name) or {}

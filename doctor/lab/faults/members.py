@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 
 from .. import cluster, procs
 from ..layout import LabError, Node
-from .helpers import leader, patch_config, patronictl, replicas, resume, wait_until
+from .helpers import leader, patch_config, patronictl, replicas, resume, sql, wait_until
 from .logs import patroni_logs, symptom
 from .registry import Ctx, fault, healer
 
@@ -157,11 +157,27 @@ def heal_pending_restart(ctx: Ctx) -> str:
         return not any((cluster.member_status(n) or {}).get("pending_restart") for n in ctx.lay.nodes)
     try:
         wait_until(cleared, 30, "pending_restart to clear")
-        return f"PATCH /config postgresql.parameters.{name}=null"
+        done = f"PATCH /config postgresql.parameters.{name}=null"
     except LabError:
         patronictl(ctx.lay, "restart", ctx.lay.scope, "--pending", "--force")
         wait_until(cleared, STATE_TIMEOUT, "pending_restart to clear after patronictl restart --pending")
-        return f"PATCH /config postgresql.parameters.{name}=null; patronictl restart --pending"
+        done = f"PATCH /config postgresql.parameters.{name}=null; patronictl restart --pending"
+    # Patroni 2.1.7 (seen on the lab) clears its pending_restart flag but leaves the raised value in
+    # postgresql.conf, so PostgreSQL itself still waits for a restart (pg_settings.pending_restart).
+    still = [n.name for n in ctx.lay.nodes if _pg_pending(n)]
+    if not still:
+        return done
+    patronictl(ctx.lay, "restart", ctx.lay.scope, *still, "--force", timeout=120)
+    wait_until(lambda: not any(_pg_pending(n) for n in ctx.lay.nodes), STATE_TIMEOUT,
+               "pg_settings.pending_restart to clear")
+    return f"{done}; patronictl restart {' '.join(still)} (PostgreSQL still had {name} pending)"
+
+
+def _pg_pending(n: Node) -> bool:
+    try:
+        return bool(sql(n, "SELECT count(*) FROM pg_settings WHERE pending_restart", fetch=True)[0][0])
+    except LabError:  # not serving right now: heal's health wait judges it
+        return False
 
 
 # --------------------------------------------------------------------------- scheduled-action
