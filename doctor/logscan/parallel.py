@@ -242,6 +242,7 @@ def _mergeable(scanner: Scanner, label: str, results: list[dict[str, Any]]) -> b
 
 def merge_result(scanner: Scanner, stats: SourceStats, res: dict[str, Any]) -> None:
     """Add one range's results to ``scanner`` and ``stats`` as if its lines had followed in one pass."""
+    from doctor.logscan.persist import see_companion_before
     from doctor.logscan.scan import MAX_GROUP_VALUES
 
     part: SourceStats = res["stats"]
@@ -265,6 +266,10 @@ def merge_result(scanner: Scanner, stats: SourceStats, res: dict[str, Any]) -> N
     for key, b in res["aggs"]:
         b.pattern = scanner.patterns[key[1]]  # the scanner's own object, not the pickled copy
         a = scanner._aggs.get(key)
+        spec = b.pattern.persist
+        if b.runs is not None and spec is not None and spec.with_pattern:
+            see_companion_before(b.runs, spec, scanner._with_last.get((key[0], spec.with_pattern)),
+                                 scanner.loop_seconds, a.runs if a is not None else None)
         if a is None:
             for vs in b.values.values():
                 del vs[MAX_GROUP_VALUES:]
@@ -275,6 +280,8 @@ def merge_result(scanner: Scanner, stats: SourceStats, res: dict[str, Any]) -> N
                 scanner._distinct[(key[0], key[1])] += 1
             continue
         _merge_agg(a, b, scanner.silence)
+    for wkey, ts in res.get("with_last", {}).items():
+        scanner._with_last[wkey] = max(ts, scanner._with_last.get(wkey, ts))
     _merge_events(scanner, res["events"], res["events_added"])
 
 

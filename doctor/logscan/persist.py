@@ -107,6 +107,24 @@ def is_persistent(run: Run | None, spec: Persist, loop_seconds: float) -> bool:
     return run.seconds >= spec.loops * loop_seconds
 
 
+def see_companion_before(b: Runs, spec: Persist, companion_ts: float | None, slack: float,
+                         a: Runs | None = None) -> None:
+    """A range of a file is scanned without the lines before it: its first run may have had its companion
+    line (``with``) in an earlier range. ``companion_ts`` is the last one seen there; ``a`` the earlier
+    ranges' runs, whose open last run ``b``'s first run may continue (then the joined run's start counts)."""
+    fb = b.first
+    if fb is None or fb.with_seen or not spec.with_pattern or companion_ts is None:
+        return
+    start = fb.first_ts
+    if a is not None and a.last is not None and a.last.ended is None and b.head_open \
+            and a.last.first_ts is not None:
+        start = a.last.first_ts if start is None else min(start, a.last.first_ts)
+    if start is None or companion_ts >= start - slack:
+        fb.with_seen = True
+        if b.best is None or strength(fb, spec) > strength(b.best, spec):
+            b.best = fb
+
+
 def merge(a: Runs, b: Runs, spec: Persist, silence: float) -> Runs:
     """``b`` (a later range of the same file) appended to ``a``, as one pass would have counted them."""
     if a.last is None:

@@ -245,7 +245,8 @@ class Scanner:
     def partial(self, stats: SourceStats) -> dict[str, Any]:
         """What a worker's scanner found, to be merged in file order (``parallel.merge_result``)."""
         return {"aggs": list(self._aggs.items()), "events": list(self._events), "events_added": self.events_added,
-                "members": dict(self._members), "stats": stats, "progress_before": set(self._progress_before)}
+                "members": dict(self._members), "stats": stats, "progress_before": set(self._progress_before),
+                "with_last": dict(self._with_last)}
 
     # ------------------------------------------------------------------ reading
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from shell_words import active, code_lines, words
 
 from doctor.facts import FACTS_VERSION
+from tests.unit.conftest import read_fixture as read_fixture_at
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = (REPO / "examples" / "patroni.yml").read_text()
@@ -179,18 +180,8 @@ def fixture_names() -> list[str]:
 
 
 def read_fixture(name: str) -> dict[str, Any]:
-    """A facts fixture, its ``{"base", "set"}`` form resolved (see tests/unit/conftest.py)."""
-    data = json.loads((FIXTURES / name).read_text())
-    if set(data) != {"base", "set"}:
-        return data
-    out = copy.deepcopy(read_fixture(data["base"]))
-    for dotted, value in data["set"].items():
-        node = out
-        *parents, last = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = value
-    return out
+    """A facts fixture by file name, its ``{"base", "set"}`` form resolved as the unit tests resolve it."""
+    return read_fixture_at(FIXTURES / name)
 
 
 def leaf_paths(value: Any, trail: tuple = ()) -> list[tuple]:
