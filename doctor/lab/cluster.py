@@ -265,8 +265,8 @@ def _streaming_to_leader(statuses: dict[str, dict | None]) -> set[str]:
 
 
 def health(lay: Layout) -> tuple[bool, str]:
-    """(healthy?, why not) — one leader and two streaming replicas on the leader's timeline, seen on
-    every REST API. Right after a failover a replica streams before it reports the new timeline: that
+    """(healthy?, why not) — one leader and two streaming replicas on the leader's timeline, none waiting
+    for a restart, seen on every REST API. Right after a failover a replica streams before it reports the new timeline: that
     cluster is not healthy yet (``verify`` would rightly flag it)."""
     leaders, streaming, problems = [], [], []
     timelines: dict[str, object] = {}
@@ -302,6 +302,9 @@ def health(lay: Layout) -> tuple[bool, str]:
             problems.append("cluster is paused")
     elif not problems:
         problems.append("no /cluster answer")
+    pending = [name for name, st in statuses.items() if st and st.get("pending_restart")]
+    if pending:
+        problems.append("waiting for a restart to apply a parameter: " + ", ".join(pending))
     if len(set(timelines.values())) > 1:
         problems.append("members on different timelines: "
                         + ", ".join(f"{name} {tl}" for name, tl in timelines.items()))

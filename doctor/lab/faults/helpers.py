@@ -82,6 +82,18 @@ def patch_config(lay: Layout, patch: dict) -> None:
     raise LabError(f"could not change the dynamic configuration: {last}")
 
 
+def restart_pending(lay: Layout, timeout: float = 60) -> bool:
+    """Restart the members whose Patroni says they wait for a restart (a healer that dropped a restart-only
+    parameter leaves them so); best effort. True when there were any."""
+    if not any((cluster.member_status(n) or {}).get("pending_restart") for n in lay.nodes):
+        return False
+    with contextlib.suppress(LabError):
+        patronictl(lay, "restart", lay.scope, "--pending", "--force", timeout=120)
+        wait_until(lambda: not any((cluster.member_status(n) or {}).get("pending_restart") for n in lay.nodes),
+                   timeout, "pending_restart to clear after patronictl restart --pending")
+    return True
+
+
 def restore_dynamic_config(lay: Layout) -> None:
     """Patch the DCS /config back to the healthy lab's values (best effort: used by healers)."""
     with contextlib.suppress(LabError):

@@ -6,7 +6,7 @@ import time
 
 from .. import cluster
 from ..layout import LabError, Layout, Node
-from .helpers import leader, replicas, stop_extra_pids
+from .helpers import leader, replicas, restart_pending, stop_extra_pids
 from .logs import log_marks
 from .registry import ALIASES, FAULTS, Ctx, Fault, resolve
 from .state import active_fault, clear_state, read_state, write_state
@@ -88,6 +88,8 @@ def heal(lay: Layout | None = None, timeout: float = 120.0) -> dict:
         if f and f.healer:
             action = f.healer(ctx) or action
         stop_extra_pids(lay)
+    if restart_pending(lay):
+        action += "; restarted the members that waited for a restart (patronictl restart --pending)"
     clear_state(lay)
     try:
         cluster.up(lay, wait=True, timeout=max(10.0, timeout - (time.monotonic() - t0)))
