@@ -90,6 +90,7 @@ class Collector:
     profiles: tuple[str, ...]
     after: tuple[str, ...] = ()
     share: str | None = None  # a named share of the deadline for this collector; None = the whole collection
+    isolate: bool = False  # run in the worker process when one can be forked (doctor/collect/_worker.py)
 
 
 _COLLECTORS: dict[str, Collector] = {}
@@ -99,16 +100,17 @@ PROFILE_INCLUDES: dict[str, tuple[str, ...]] = {"cluster": ("run",)}
 
 
 def collector(domain: str, profiles: tuple[str, ...] = DEFAULT_PROFILES, after: tuple[str, ...] = (),
-              share: str | None = None):
+              share: str | None = None, isolate: bool = False):
     """Register a collector for one domain of the facts.
 
     ``after`` names the collectors whose results it reads (``ctx.upstream.result(name)``);
     ``share`` bounds it by a named share of the deadline (see ``doctor.collect.deadline``),
-    which is also how long its dependants wait for it.
+    which is also how long its dependants wait for it. ``isolate``: the collectors that need
+    PostgreSQL's driver run together in a forked worker process (see ``doctor.collect._worker``).
     """
 
     def wrap(fn: CollectorFn) -> CollectorFn:
-        _COLLECTORS[domain] = Collector(domain, fn, profiles, tuple(after), share)
+        _COLLECTORS[domain] = Collector(domain, fn, profiles, tuple(after), share, isolate)
         return fn
 
     return wrap
@@ -140,6 +142,7 @@ class _Board:
         self.deadlines: dict[str, Deadline] = {}
         self.results: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
+        self.listeners: list[Callable[[str, Any, float], None]] = []
 
     def start(self, domain: str, deadline: Deadline) -> None:
         self.done[domain] = threading.Event()
@@ -150,6 +153,8 @@ class _Board:
             self.results[domain] = value
             self.timings[domain] = round(seconds, 3)
         self.done[domain].set()
+        for listener in self.listeners:
+            listener(domain, value, seconds)
 
     def wait(self, domain: str) -> dict[str, Any]:
         event = self.done.get(domain)
@@ -193,30 +198,77 @@ def run_collectors(
     for c in chosen:
         own = run.sub(c.share) if c.share else run
         board.start(c.domain, own)
-        contexts[c.domain] = dataclasses.replace(ctx, deadline=own, upstream=Upstream(c.domain, c.after, board))
+        contexts[c.domain] = dataclasses.replace(ctx, deadline=own)
 
-    def _run(c: Collector) -> None:
+    def _run(c: Collector, on: _Board, done: Callable[[str, Any, float], None]) -> None:
         start = time.monotonic()
         try:
-            value = c.fn(contexts[c.domain])
+            value = c.fn(dataclasses.replace(contexts[c.domain], upstream=Upstream(c.domain, c.after, on)))
         except Exception as exc:  # a collector bug must not stop the run
             value = {"error": error_data(exc)}
-        board.finish(c.domain, value, time.monotonic() - start)
-        if progress:
-            progress(c.domain, "done")
+        done(c.domain, value, time.monotonic() - start)
 
-    threads = []
-    for c in chosen:
-        t = threading.Thread(target=_run, args=(c,), name=f"collect-{c.domain}", daemon=True)
-        t.start()
-        threads.append((c, t))
-    for _c, t in threads:
-        t.join(run.remaining())
+    def finished(domain: str, value: Any, seconds: float) -> None:
+        board.finish(domain, value, seconds)
+        if progress:
+            progress(domain, "done")
+
+    def start_threads(collectors: list[Collector], on: _Board, done: Callable[[str, Any, float], None]) -> None:
+        for c in collectors:
+            threading.Thread(target=_run, args=(c, on, done), name=f"collect-{c.domain}", daemon=True).start()
+
+    worker = _start_worker([c for c in chosen if c.isolate], board, run, start_threads)
+    if worker is not None:
+        board.listeners.append(worker.send)
+        threading.Thread(target=worker.receive_all, args=(finished,), name="collect-worker", daemon=True).start()
+    start_threads([c for c in chosen if worker is None or not c.isolate], board, finished)
+    try:
+        for c in chosen:
+            board.done[c.domain].wait(max(0.0, run.remaining()))
+    finally:
+        if worker is not None:
+            worker.stop()
     with board.lock:
         results = dict(board.results)
-        for c, _t in threads:
+        for c in chosen:
             if c.domain not in results:
                 results[c.domain] = {"error": {"kind": "timeout", "message": f"collector '{c.domain}' did not finish "
                                                f"within {budget:.0f}s"}}
         results["_timings"] = dict(board.timings)
     return results
+
+
+def _start_worker(isolated: list[Collector], board: _Board, run: Deadline,
+                  start_threads: Callable[..., None]) -> Any:
+    """Fork the worker that runs ``isolated`` (each in its own thread there, as here), or None when there is
+    nothing to isolate or forking is not safe; those collectors then run as threads in this process."""
+    from doctor.collect import _worker
+
+    if not isolated or not _worker.can_fork():
+        return None
+    mine = {c.domain for c in isolated}
+    needs = {a for c in isolated for a in c.after} - mine
+    worker = _worker.Worker(sorted(mine), needs)
+
+    def child_main(receive: Callable[[str], Any], send: Callable[[Any], None]) -> None:
+        there = _Board(run)
+        for c in isolated:
+            there.start(c.domain, board.deadlines[c.domain])
+        for name in needs:
+            there.start(name, board.deadlines[name])
+
+        def feed() -> None:
+            while (msg := receive("")) is not None:
+                if msg[0] in needs:
+                    there.finish(*msg)
+
+        def finished_there(domain: str, value: Any, seconds: float) -> None:
+            send((domain, value, seconds))  # sent before it counts as done: the child exits once all are done
+            there.finish(domain, value, seconds)
+
+        threading.Thread(target=feed, daemon=True).start()
+        start_threads(isolated, there, finished_there)
+        for c in isolated:
+            there.done[c.domain].wait(max(0.0, run.remaining()))
+
+    return worker if worker.start(child_main) else None

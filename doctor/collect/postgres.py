@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import psycopg
-from psycopg.conninfo import make_conninfo
+# psycopg (~130 ms to import) is imported where a connection is made: the collectors that use it run in
+# a worker process of their own (doctor/collect/_worker.py), and the rest of a run never pays for it.
+if TYPE_CHECKING:
+    import psycopg
 
 from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
@@ -78,6 +80,7 @@ NO_PASSFILE = "/proc/pgdoctor-no-passfile"
 def conninfo(host: str, port: int, user: str, password: str | None, timeout: float, dbname: str = "postgres",
              **extra: Any) -> str:
     """A libpq conninfo that can never prompt or read a stray password file."""
+    from psycopg.conninfo import make_conninfo
     kw: dict[str, Any] = {"host": host, "port": port, "user": user, "dbname": dbname,
                           "connect_timeout": max(2, int(timeout)), "passfile": NO_PASSFILE,
                           "application_name": "pgdoctor", **extra}
@@ -143,6 +146,7 @@ QUERIES: dict[str, str] = {
 
 
 def _server_facts(conn: psycopg.Connection) -> dict[str, Any]:
+    import psycopg
     out: dict[str, Any] = {}
     row = query_rows(conn, "SELECT pg_is_in_recovery() AS in_recovery, version() AS version")[0]
     out.update(row)
@@ -182,6 +186,7 @@ def _server_facts(conn: psycopg.Connection) -> dict[str, Any]:
 def connect(targets: list[tuple[str, str]], port: int, user: str, password: str | None, timeout: float,
             **extra: Any) -> tuple[psycopg.Connection | None, dict[str, Any]]:
     """Try each target in turn; return the first connection and what each attempt said."""
+    import psycopg
     attempts = []
     for how, host in targets:
         t0 = time.monotonic()
@@ -237,6 +242,7 @@ def leader_target(node: NodeView, dcs: dict[str, Any]) -> dict[str, Any]:
 
 def replication_login(node: NodeView, target: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Log in like pg_basebackup: replication=true as the replication user, then IDENTIFY_SYSTEM."""
+    import psycopg
     user, password = credentials(node, "replication")
     out: dict[str, Any] = {**target, "user": user, "password_set": password is not None}
     t0 = time.monotonic()
@@ -268,6 +274,7 @@ def replication_login(node: NodeView, target: dict[str, Any], timeout: float) ->
 
 def role_on_leader(node: NodeView, target: dict[str, Any], timeout: float, want_hba: bool) -> dict[str, Any]:
     """As the superuser on the leader: does the replication role exist, may it log in and replicate."""
+    import psycopg
     su, su_password = credentials(node, "superuser")
     user, _ = credentials(node, "replication")
     conn, info = connect([("tcp", target["host"])], target["port"], su, su_password, timeout)
@@ -290,6 +297,7 @@ def role_on_leader(node: NodeView, target: dict[str, Any], timeout: float, want_
 
 
 def _local(node: NodeView, timeout: float) -> dict[str, Any]:
+    import psycopg
     user, password = credentials(node, "superuser")
     conn, info = connect(local_targets(node), node.pg_port, user, password, timeout,
                          options=f"-c statement_timeout={int(timeout * 1000)}")
@@ -325,7 +333,7 @@ def _login_steps(node: NodeView, target: dict[str, Any], deadline: Deadline) -> 
     return login
 
 
-@collector("postgres", after=("dcs",))
+@collector("postgres", after=("dcs",), isolate=True)
 def collect_postgres(ctx: CollectContext) -> dict[str, Any]:
     node = NodeView(ctx.config or {}, ctx.config_path)
     deadline = ctx.deadline

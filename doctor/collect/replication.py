@@ -12,10 +12,13 @@ the server's own error; the checks then fall back to the member data in the DCS.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import psycopg
+# psycopg (~130 ms to import) is imported where a connection is made: the collectors that use it run in
+# a worker process of their own (doctor/collect/_worker.py), and the rest of a run never pays for it.
+if TYPE_CHECKING:
+    import psycopg
 
 from doctor.collect import CollectContext, collector
 from doctor.collect._parallel import parallel
@@ -93,6 +96,7 @@ def _one(conn: psycopg.Connection, sql: str) -> dict[str, Any] | None:
 
 def _guarded(out: dict[str, Any], name: str, fn: Any) -> None:
     """Run one query; a failure is recorded under ``name`` and the others still run."""
+    import psycopg
     try:
         out[name] = fn()
     except psycopg.Error as exc:
@@ -134,6 +138,7 @@ def member_facts(conn: psycopg.Connection) -> dict[str, Any]:
 
 
 def _probe(name: str, host: str, port: int, user: str, password: str | None, timeout: float) -> dict[str, Any]:
+    import psycopg
     out: dict[str, Any] = {"member": name, "host": host, "port": port, "user": user}
     t0 = time.monotonic()
     try:
@@ -168,7 +173,7 @@ def member_targets(node: NodeView, dcs: dict[str, Any]) -> dict[str, tuple[str, 
     return targets
 
 
-@collector("replication", profiles=("run", "replication", "bundle", "verify"), after=("dcs",))
+@collector("replication", profiles=("run", "replication", "bundle", "verify"), after=("dcs",), isolate=True)
 def collect_replication(ctx: CollectContext) -> dict[str, Any]:
     node = NodeView(ctx.config or {}, ctx.config_path)
     dcs = ctx.upstream.result("dcs")

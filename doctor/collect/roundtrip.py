@@ -20,9 +20,12 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
+# psycopg (~130 ms to import) is imported where a connection is made: the collectors that use it run in
+# a worker process of their own (doctor/collect/_worker.py), and the rest of a run never pays for it.
+if TYPE_CHECKING:
+    import psycopg
 
 from doctor.collect import CollectContext, collector
 from doctor.collect.postgres import conninfo, credentials, server_error
@@ -43,6 +46,7 @@ SYNC_ACK_SQL = "SELECT application_name, sync_state, pg_wal_lsn_diff(flush_lsn, 
 
 
 def _connect(host: str, port: int, user: str, password: str | None, timeout: float) -> psycopg.Connection:
+    import psycopg
     return psycopg.connect(conninfo(host, port, user, password, timeout,
                                     options=f"-c statement_timeout={max(1, int(timeout * 1000))}"),
                            autocommit=True)
@@ -54,6 +58,7 @@ def write_marker(conn: psycopg.Connection, note: str) -> dict[str, Any]:
     A non-transactional message is not flushed by itself (the WAL writer would ship it within
     ``wal_writer_delay``, skewing the figures), so an xid-only transaction follows it: its commit
     flushes the WAL up to and past the message at once."""
+    import psycopg
     conn.execute("SET synchronous_commit = local")
     try:
         row = conn.execute("SELECT pg_logical_emit_message(false, %s, %s)::text AS lsn",
@@ -104,6 +109,7 @@ def wait_sync_acks(conn: psycopg.Connection, target: int, started: float, until:
 def round_trip(leader: str, targets: dict[str, tuple[str, int]], user: str, password: str | None,
                timeout: float, connect_timeout: float) -> dict[str, Any]:
     """The whole round trip; every failure becomes data in the result."""
+    import psycopg
     out: dict[str, Any] = {"leader": leader, "timeout_seconds": timeout, "replicas": {}}
     conns: dict[str, psycopg.Connection] = {}
     try:
@@ -159,7 +165,7 @@ def round_trip(leader: str, targets: dict[str, tuple[str, int]], user: str, pass
                 c.close()
 
 
-@collector("roundtrip", profiles=("verify",), after=("dcs",))
+@collector("roundtrip", profiles=("verify",), after=("dcs",), isolate=True)
 def collect_roundtrip(ctx: CollectContext) -> dict[str, Any]:
     if ctx.options.round_trip_timeout is None:
         return {"skipped": "no round trip was asked for (nothing written)"}

@@ -14,7 +14,7 @@ import pytest
 import doctor.collect as collect
 from doctor.bundle import host as bundle_host
 from doctor.bundle import logs as bundle_logs
-from doctor.collect import CollectContext, CollectOptions, Collector, run_collectors
+from doctor.collect import CollectContext, CollectOptions, Collector, _worker, run_collectors
 from doctor.collect.command import run_command
 from doctor.collect.deadline import Deadline
 from doctor.facts import Facts
@@ -76,8 +76,8 @@ def registry(monkeypatch):
     monkeypatch.setattr(collect, "_COLLECTORS", reg)
     monkeypatch.setattr(collect, "_import_builtin_collectors", lambda: None)
 
-    def add(domain, fn, after=(), share=None):
-        reg[domain] = Collector(domain, fn, ("run",), tuple(after), share)
+    def add(domain, fn, after=(), share=None, isolate=False):
+        reg[domain] = Collector(domain, fn, ("run",), tuple(after), share, isolate)
 
     return add
 
@@ -156,12 +156,98 @@ def test_each_collector_gets_its_own_deadline_inside_the_run(registry):
     assert seen["dcs"].end < seen["logs"].end <= ctx.deadline.end
 
 
+# --------------------------------------------------------------------------- the worker process
+
+
+def test_isolated_collectors_run_in_a_forked_worker_and_read_their_upstream_from_here(registry, monkeypatch):
+    monkeypatch.delenv("PGDOCTOR_NO_FORK", raising=False)
+    assert _worker.can_fork(), "the runner forks only with one thread alive; the test process must have one"
+    here = os.getpid()
+    registry("dcs", lambda ctx: {"leader": "node1", "pid": os.getpid()}, share="dcs")
+    registry("postgres", lambda ctx: {"pid": os.getpid(), "leader": ctx.upstream.result("dcs")["leader"],
+                                      "set_there": _mark()}, after=("dcs",), isolate=True)
+    out = run_collectors(_ctx(2.0))
+    assert out["dcs"]["pid"] == here
+    assert out["postgres"]["pid"] != here and out["postgres"]["leader"] == "node1"
+    assert "postgres" in out["_timings"]
+    assert not MARKS, "the worker's work left a trace in this process"
+    with pytest.raises(ChildProcessError):  # the worker was reaped
+        os.waitpid(out["postgres"]["pid"], os.WNOHANG)
+
+
+MARKS: list[int] = []
+
+
+def _mark() -> bool:
+    MARKS.append(1)
+    return True
+
+
+def test_a_worker_that_dies_costs_its_domains_an_error_record_and_nothing_else(registry, monkeypatch):
+    monkeypatch.delenv("PGDOCTOR_NO_FORK", raising=False)
+    registry("system", lambda ctx: {"ok": True})
+    registry("postgres", lambda ctx: os._exit(7), isolate=True)
+    registry("replication", lambda ctx: time.sleep(0.5) or {"late": True}, isolate=True)
+    out = run_collectors(_ctx(2.0))
+    assert out["system"] == {"ok": True}
+    assert out["postgres"]["error"]["kind"] == "worker-failed"
+    assert out["replication"]["error"]["kind"] == "worker-failed"
+
+
+def test_a_hung_worker_collector_is_a_timeout_at_the_deadline_and_the_worker_is_killed(registry, monkeypatch):
+    monkeypatch.delenv("PGDOCTOR_NO_FORK", raising=False)
+    pids: list[int] = []
+    registry("postgres", lambda ctx: time.sleep(60) or {}, isolate=True)
+    registry("system", lambda ctx: {"ok": True})
+    real_start = _worker.Worker.start
+
+    def start(self, child_main):
+        ok = real_start(self, child_main)
+        pids.append(self.pid)
+        return ok
+
+    monkeypatch.setattr(_worker.Worker, "start", start)
+    t0 = time.monotonic()
+    out = run_collectors(_ctx(0.2))  # the run: 2 * 0.2 + 2 = 2.4 s
+    assert time.monotonic() - t0 < 4
+    assert out["postgres"]["error"]["kind"] == "timeout" and out["system"] == {"ok": True}
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pids[0], os.WNOHANG)
+
+
+@pytest.mark.parametrize("why", ["PGDOCTOR_NO_FORK", "another thread"])
+def test_isolated_collectors_run_here_when_forking_is_not_safe(registry, monkeypatch, why):
+    monkeypatch.delenv("PGDOCTOR_NO_FORK", raising=False)
+    registry("postgres", lambda ctx: {"pid": os.getpid()}, isolate=True)
+    stop = threading.Event()
+    if why == "PGDOCTOR_NO_FORK":
+        monkeypatch.setenv("PGDOCTOR_NO_FORK", "1")
+    else:
+        threading.Thread(target=stop.wait, args=(5,), daemon=True).start()
+    try:
+        out = run_collectors(_ctx(1.0))
+    finally:
+        stop.set()
+    assert out["postgres"]["pid"] == os.getpid()
+
+
 def test_every_builtin_dependency_is_declared():
     """No built-in collector reaches another's result except through a declared ``after``."""
     found = collect.registered_collectors()
     assert found["patroni_api"].after == ("dcs", "system") and found["postgres"].after == ("dcs",)
     assert found["replication"].after == ("dcs",) and found["preflight"].after == ("dcs",)
     assert found["dcs"].share == "dcs"
+    # the collectors that need PostgreSQL's driver share its worker process; none of the others imports it
+    assert {d for d, c in found.items() if c.isolate} == {"postgres", "replication", "roundtrip"}
+
+
+def test_no_collector_module_imports_psycopg_when_it_is_imported():
+    """The run's own process never pays for the driver: only the worker's connections import it."""
+    import subprocess
+
+    code = "import sys, doctor.collect as c; c._import_builtin_collectors(); print('psycopg' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stdout + done.stderr
 
 
 # --------------------------------------------------------------------------- the command runner
