@@ -300,6 +300,11 @@ def health(lay: Layout) -> tuple[bool, str]:
             problems.append(f"/cluster shows replica states {states}")
         if view.get("pause"):
             problems.append("cluster is paused")
+        # the members' DCS keys (what /cluster shows) lag their /patroni by a loop after a failover
+        listed = {m.get("name"): m.get("timeline") for m in view["members"] if m.get("timeline") is not None}
+        if len(set(listed.values())) > 1:
+            problems.append("/cluster shows members on different timelines: "
+                            + ", ".join(f"{name} {tl}" for name, tl in listed.items()))
     elif not problems:
         problems.append("no /cluster answer")
     pending = [name for name, st in statuses.items() if st and st.get("pending_restart")]
