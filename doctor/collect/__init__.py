@@ -186,51 +186,43 @@ def run_collectors(
 ) -> dict[str, Any]:
     """Run every collector of ``profile`` concurrently within ``deadline``; return ``{domain: facts}``.
 
-    ``deadline`` defaults to the ``collect`` share of ``ctx.deadline``.
+    ``deadline`` defaults to the ``collect`` share of ``ctx.deadline``. The worker process for the
+    ``isolate`` collectors is forked first, before the collector modules are imported here: it imports
+    its own (and PostgreSQL's driver) on the other core meanwhile.
     """
-    wanted = {profile, *PROFILE_INCLUDES.get(profile, ())}
-    chosen = [c for c in registered_collectors().values() if wanted & set(c.profiles)]
-    _check_order(chosen)
     run = deadline if deadline is not None else ctx.deadline.sub("collect")
-    board = _Board(run)
+    worker = _fork_worker(ctx, profile, run)
+    try:
+        plan = _Plan(ctx, profile, run)
+    except BaseException:
+        if worker is not None:
+            worker.stop()
+        raise
+    board = plan.board
     budget = run.remaining()
-    contexts = {}
-    for c in chosen:
-        own = run.sub(c.share) if c.share else run
-        board.start(c.domain, own)
-        contexts[c.domain] = dataclasses.replace(ctx, deadline=own)
-
-    def _run(c: Collector, on: _Board, done: Callable[[str, Any, float], None]) -> None:
-        start = time.monotonic()
-        try:
-            value = c.fn(dataclasses.replace(contexts[c.domain], upstream=Upstream(c.domain, c.after, on)))
-        except Exception as exc:  # a collector bug must not stop the run
-            value = {"error": error_data(exc)}
-        done(c.domain, value, time.monotonic() - start)
 
     def finished(domain: str, value: Any, seconds: float) -> None:
         board.finish(domain, value, seconds)
         if progress:
             progress(domain, "done")
 
-    def start_threads(collectors: list[Collector], on: _Board, done: Callable[[str, Any, float], None]) -> None:
-        for c in collectors:
-            threading.Thread(target=_run, args=(c, on, done), name=f"collect-{c.domain}", daemon=True).start()
-
-    worker = _start_worker([c for c in chosen if c.isolate], board, run, start_threads)
+    if worker is not None and not plan.isolated:
+        worker.stop()
+        worker = None
     if worker is not None:
+        worker.expect(plan.isolated_domains, plan.needs)
         board.listeners.append(worker.send)
         threading.Thread(target=worker.receive_all, args=(finished,), name="collect-worker", daemon=True).start()
-    start_threads([c for c in chosen if worker is None or not c.isolate], board, finished)
+    plan.start([c for c in plan.chosen if worker is None or not c.isolate], board, finished)
     try:
-        for c in chosen:
+        for c in plan.chosen:
             board.done[c.domain].wait(max(0.0, run.remaining()))
     finally:
         if worker is not None:
             worker.stop()
     with board.lock:
         results = dict(board.results)
-        for c in chosen:
+        for c in plan.chosen:
             if c.domain not in results:
                 results[c.domain] = {"error": {"kind": "timeout", "message": f"collector '{c.domain}' did not finish "
                                                f"within {budget:.0f}s"}}
@@ -238,37 +230,64 @@ def run_collectors(
     return results
 
 
-def _start_worker(isolated: list[Collector], board: _Board, run: Deadline,
-                  start_threads: Callable[..., None]) -> Any:
-    """Fork the worker that runs ``isolated`` (each in its own thread there, as here), or None when there is
-    nothing to isolate or forking is not safe; those collectors then run as threads in this process."""
+class _Plan:
+    """The collectors of a profile, each with its own context and deadline; built alike in this process
+    and in the worker (a fork runs the same code on the same context)."""
+
+    def __init__(self, ctx: CollectContext, profile: str, run: Deadline) -> None:
+        wanted = {profile, *PROFILE_INCLUDES.get(profile, ())}
+        self.chosen = [c for c in registered_collectors().values() if wanted & set(c.profiles)]
+        _check_order(self.chosen)
+        self.board = _Board(run)
+        self.contexts: dict[str, CollectContext] = {}
+        for c in self.chosen:
+            own = run.sub(c.share) if c.share else run
+            self.board.start(c.domain, own)
+            self.contexts[c.domain] = dataclasses.replace(ctx, deadline=own)
+        self.isolated = [c for c in self.chosen if c.isolate]
+        self.isolated_domains = [c.domain for c in self.isolated]
+        self.needs = {a for c in self.isolated for a in c.after} - set(self.isolated_domains)
+
+    def start(self, collectors: list[Collector], on: _Board, done: Callable[[str, Any, float], None]) -> None:
+        """Each collector in its own daemon thread, reading its ``after`` results from ``on``."""
+        for c in collectors:
+            threading.Thread(target=self._run, args=(c, on, done), name=f"collect-{c.domain}", daemon=True).start()
+
+    def _run(self, c: Collector, on: _Board, done: Callable[[str, Any, float], None]) -> None:
+        start = time.monotonic()
+        try:
+            value = c.fn(dataclasses.replace(self.contexts[c.domain], upstream=Upstream(c.domain, c.after, on)))
+        except Exception as exc:  # a collector bug must not stop the run
+            value = {"error": error_data(exc)}
+        done(c.domain, value, time.monotonic() - start)
+
+
+def _fork_worker(ctx: CollectContext, profile: str, run: Deadline) -> Any:
+    """The worker process for the ``isolate`` collectors, or None where forking is not safe (they then run
+    as threads here). In the worker: the same plan, its isolated collectors in threads, their ``after``
+    results read from this process, each result sent back before it counts as done there."""
     from doctor.collect import _worker
 
-    if not isolated or not _worker.can_fork():
+    if not _worker.can_fork():
         return None
-    mine = {c.domain for c in isolated}
-    needs = {a for c in isolated for a in c.after} - mine
-    worker = _worker.Worker(sorted(mine), needs)
 
-    def child_main(receive: Callable[[str], Any], send: Callable[[Any], None]) -> None:
-        there = _Board(run)
-        for c in isolated:
-            there.start(c.domain, board.deadlines[c.domain])
-        for name in needs:
-            there.start(name, board.deadlines[name])
+    def child_main(receive: Callable[[], Any], send: Callable[[Any], None]) -> None:
+        plan = _Plan(ctx, profile, run)
+        there = plan.board
 
         def feed() -> None:
-            while (msg := receive("")) is not None:
-                if msg[0] in needs:
+            while (msg := receive()) is not None:
+                if msg[0] in plan.needs:
                     there.finish(*msg)
 
         def finished_there(domain: str, value: Any, seconds: float) -> None:
-            send((domain, value, seconds))  # sent before it counts as done: the child exits once all are done
+            send((domain, value, seconds))  # before it counts as done: the worker exits once all are done
             there.finish(domain, value, seconds)
 
         threading.Thread(target=feed, daemon=True).start()
-        start_threads(isolated, there, finished_there)
-        for c in isolated:
+        plan.start(plan.isolated, there, finished_there)
+        for c in plan.isolated:
             there.done[c.domain].wait(max(0.0, run.remaining()))
 
+    worker = _worker.Worker()
     return worker if worker.start(child_main) else None
