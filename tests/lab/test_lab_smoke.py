@@ -9,6 +9,7 @@ PGDOCTOR_LAB_SMOKE_ADDRS.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,18 @@ def _assert_one_leader_two_streaming(lay: Layout) -> None:
     assert len(leaders) == 1, roles
     replicas = [k for k, (role, rs) in roles.items() if role == "replica" and rs == "streaming"]
     assert len(replicas) == 2, roles
-    members = requests.get(f"{lay.nodes[0].rest_url}/cluster", timeout=3).json()["members"]
+    # /cluster reads the members' DCS keys, which each Patroni rewrites once per HA loop: right after the
+    # bootstrap a replica's key may still say 'running' while its /patroni already says 'streaming'.
+    deadline = time.monotonic() + 30
+    while True:
+        members = requests.get(f"{lay.nodes[0].rest_url}/cluster", timeout=3).json()["members"]
+        streaming = sorted(m["name"] for m in members if m.get("state") == "streaming")
+        if streaming == sorted(replicas) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert sorted(m["name"] for m in members) == ["node1", "node2", "node3"]
     assert [m["name"] for m in members if m["role"] == "leader"] == leaders
-    assert sorted(m["name"] for m in members if m.get("state") == "streaming") == sorted(replicas)
+    assert streaming == sorted(replicas), members
 
 
 def _assert_status_running(lay: Layout) -> None:
