@@ -7,7 +7,7 @@ from typing import Any
 
 from doctor.engine import CheckContext, Verdict, check, fail, ok, skip, warn
 from doctor.model.node import WILDCARDS, NodeView
-from doctor.model.processes import describe, node_patroni, postmaster_is_patroni_managed
+from doctor.model.processes import describe, node_patroni, postmaster_is_patroni_managed, runs_node_config
 from doctor.model.resolved import node_data_dir
 
 
@@ -66,7 +66,7 @@ def port_in_use(ctx: CheckContext) -> list[Verdict]:
             name = l.get("name") or ""
             if role == "postgresql" and name in ("postgres", "postmaster"):
                 continue  # judged by postgres-outside-patroni
-            if role == "restapi" and l.get("pid") in our_pids:
+            if role == "restapi" and (l.get("pid") in our_pids or runs_node_config(l, ctx.facts, ctx.node)):
                 continue
             if role == "etcd" and name == "etcd":
                 continue

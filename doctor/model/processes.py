@@ -34,6 +34,14 @@ def node_patroni(facts: Facts, node: NodeView) -> list[Process]:
     return unknown if len(procs) == 1 and unknown else []
 
 
+def runs_node_config(proc: Process, facts: Facts, node: NodeView) -> bool:
+    """Does this process's command line name this node's config (as given or as resolved)? A listener
+    found that way is this node's own Patroni even when the process table, read at another instant,
+    no longer lists it (a Patroni exiting after a fatal error still holds its REST port for a moment)."""
+    names = {node.config_path, facts.get("config.path"), node_config(facts, node)} - {None, ""}
+    return bool(names) and any(arg in names for arg in proc.get("cmdline") or [])
+
+
 def postmaster_is_patroni_managed(pm: Process) -> bool:
     """Patroni starts postgres with ``--config-file=`` and its controlled GUCs on the command line."""
     return bool(pm.get("patroni_style_args"))

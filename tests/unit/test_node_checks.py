@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 
 from doctor.engine import load_checks
+from doctor.pipeline import analyze
+from tests.unit.conftest import load_facts
 
 # What the first diagnosis' summary must name for each fixture <problem-id>.json: real values, not placeholders.
 EXPECTED_IN_SUMMARY = {
@@ -49,6 +51,23 @@ def test_port_in_use_fix_names_the_pid(judge):
     d = judge("port-in-use.json").diagnoses[0]
     assert any("kill 4242" in block for block in d.fix)
     assert any("sport = :8008" in block for block in d.fix)
+
+
+def test_a_rest_port_held_by_this_nodes_own_exiting_patroni_is_not_port_in_use():
+    """Seen on the lab: Patroni exits on a system ID mismatch; for a moment its REST port is still open while
+    the process table no longer lists it. The holder runs this node's config: not a port conflict."""
+    facts = load_facts("port-in-use.json")
+    holder = next(l for l in facts.data["system"]["listeners"] if l["port"] == 8008)
+    holder.update(name="patroni", user="postgres",
+                  cmdline=["/usr/bin/python3", "/usr/bin/patroni", facts.data["config"]["path"]])
+    assert not facts.data["system"]["processes"]["patroni"]
+    report = analyze(facts, profiles=("run",))
+    finding = next(f for f in report.findings if f.check == "ports.in-use" and "8008" in (f.subject or ""))
+    assert finding.status == "ok" and "served by this node's own process" in finding.summary
+    assert "port-in-use" not in [d.id for d in report.diagnoses]
+    # another Patroni's config on the same port is still a conflict
+    holder["cmdline"] = ["/usr/bin/python3", "/usr/bin/patroni", "/etc/patroni/other-cluster.yml"]
+    assert "port-in-use" in [d.id for d in analyze(facts, profiles=("run",)).diagnoses]
 
 
 def test_timing_rule_is_reported(judge):
