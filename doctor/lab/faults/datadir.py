@@ -6,7 +6,7 @@ import os
 import subprocess
 
 from .. import cluster, procs
-from .helpers import reclone, rm_data_dir, stop_extra_pids
+from .helpers import reclone, rm_data_dir, stop_extra_pids, wait_until
 from .logs import patroni_logs, postgres_logs, symptom
 from .registry import Ctx, fault, healer
 
@@ -66,9 +66,13 @@ def _b_sysid(ctx: Ctx) -> None:
     rm_data_dir(n)
     procs.run([os.path.join(lay.bins.pg_bin, "initdb"), "-D", str(n.data_dir), "-A", "trust",
                "-U", "postgres", "--locale", "C.UTF-8"], as_postgres=True, timeout=120)
-    cluster.start_patroni(lay, n)
+    pid = cluster.start_patroni(lay, n)
     ctx.details.update(change=f"initdb -D {n.data_dir} (a different cluster)")
     symptom(ctx, r"system ID mismatch", patroni_logs(n))
+    # Patroni exits after logging the mismatch: the fault is the state after that, not the instant before
+    # (while it exits, its REST port is still open and the process table may or may not list it).
+    wait_until(lambda: not procs.alive(pid, str(n.config)) and not procs.port_accepts(n.address, n.rest_port),
+               30, f"{n.name}'s Patroni to exit after the system ID mismatch")
 
 
 @healer("datadir-not-empty", "system-id-mismatch")
