@@ -102,6 +102,8 @@ def listeners() -> list[dict[str, Any]]:
                     procs[conn.pid] = {"pid": conn.pid}
             p = procs[conn.pid]
             entry.update(name=p.get("name"), user=p.get("user"), cmdline=p.get("cmdline"), ppid=p.get("ppid"))
+            if is_patroni_cmdline(p.get("cmdline") or []):
+                entry["config"] = patroni_config(p.get("cmdline") or [])  # whose Patroni holds this port
         out.append(entry)
     out.sort(key=lambda e: (e["port"], e["address"]))
     return out
@@ -127,6 +129,12 @@ def is_patroni_cmdline(cmdline: list[str]) -> bool:
     return False
 
 
+def patroni_config(cmdline: list[str]) -> str | None:
+    """The config a Patroni command line names, resolved on the node (as ``config.realpath`` is)."""
+    cfg = next((a for a in reversed(cmdline[1:]) if a.endswith((".yml", ".yaml")) or os.path.isfile(a)), None)
+    return os.path.realpath(cfg) if cfg else None
+
+
 def relevant_processes() -> dict[str, list[dict[str, Any]]]:
     """Patroni daemons, postmasters (not their children) and etcd servers on this host."""
     patroni, postmasters, etcd = [], [], []
@@ -140,8 +148,7 @@ def relevant_processes() -> dict[str, list[dict[str, Any]]]:
                 and not any(a in ("--validate-config", "--version", "--generate-config", "--generate-sample-config")
                             for a in cmdline):
             info = _proc_info(p)
-            cfg = next((a for a in reversed(cmdline[1:]) if a.endswith((".yml", ".yaml")) or os.path.isfile(a)), None)
-            info["config"] = os.path.realpath(cfg) if cfg else None  # resolved on the node, as config.realpath
+            info["config"] = patroni_config(cmdline)
             patroni.append(info)
         elif name in ("postgres", "postmaster") and cmdline and not cmdline[0].startswith("postgres:"):
             parent = by_pid.get(p.info.get("ppid") or 0)

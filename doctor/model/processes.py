@@ -35,11 +35,11 @@ def node_patroni(facts: Facts, node: NodeView) -> list[Process]:
 
 
 def runs_node_config(proc: Process, facts: Facts, node: NodeView) -> bool:
-    """Does this process's command line name this node's config (as given or as resolved)? A listener
-    found that way is this node's own Patroni even when the process table, read at another instant,
-    no longer lists it (a Patroni exiting after a fatal error still holds its REST port for a moment)."""
-    names = {node.config_path, facts.get("config.path"), node_config(facts, node)} - {None, ""}
-    return bool(names) and any(arg in names for arg in proc.get("cmdline") or [])
+    """Is this (a listener's) process a Patroni running this node's config? The listener table records the
+    config as the process table does, so a Patroni exiting after a fatal error — still holding its REST port
+    when the process table, read at another instant, no longer lists it — is still known as this node's own."""
+    ours = node_config(facts, node)
+    return ours is not None and proc.get("config") == ours
 
 
 def postmaster_is_patroni_managed(pm: Process) -> bool:

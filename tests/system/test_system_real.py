@@ -100,6 +100,31 @@ def test_foreign_listener_on_the_rest_port_is_named(tmp_path):
     assert report["diagnoses"] == []
 
 
+def test_a_patroni_listener_records_the_config_it_runs(tmp_path):
+    """The listener table names a Patroni's config as the process table does: the port-in-use check knows its
+    own node's Patroni by it even when the process table, read at another instant, no longer lists it."""
+    from doctor.collect.system import listeners
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    cfg = make_config(tmp_path, data, addr="127.0.9.3")
+    fake = tmp_path / "patroni"  # a program called patroni that holds the REST port, as a real one would
+    fake.write_text("import http.server, sys\n"
+                    "http.server.HTTPServer(('127.0.9.3', 8008), http.server.BaseHTTPRequestHandler).serve_forever()\n")
+    proc = subprocess.Popen([sys.executable, str(fake), str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        held: list[dict] = []
+        while time.time() < deadline and not held:
+            held = [entry for entry in listeners() if (entry["address"], entry["port"]) == ("127.0.9.3", 8008)]
+            time.sleep(0.1)
+        assert held and held[0]["pid"] == proc.pid, held
+        assert held[0]["config"] == os.path.realpath(cfg)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def test_stale_postmaster_pid(tmp_path):
     data = tmp_path / "data"
     data.mkdir(mode=0o700)

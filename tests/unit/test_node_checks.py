@@ -58,15 +58,17 @@ def test_a_rest_port_held_by_this_nodes_own_exiting_patroni_is_not_port_in_use()
     the process table no longer lists it. The holder runs this node's config: not a port conflict."""
     facts = load_facts("port-in-use.json")
     holder = next(l for l in facts.data["system"]["listeners"] if l["port"] == 8008)
-    holder.update(name="patroni", user="postgres",
-                  cmdline=["/usr/bin/python3", "/usr/bin/patroni", facts.data["config"]["path"]])
+    config = facts.data["config"]["path"]
+    holder.update(name="patroni", user="postgres", cmdline=["/usr/bin/python3", "/usr/bin/patroni", config],
+                  config=config)
     assert not facts.data["system"]["processes"]["patroni"]
     report = analyze(facts, profiles=("run",))
     finding = next(f for f in report.findings if f.check == "ports.in-use" and "8008" in (f.subject or ""))
     assert finding.status == "ok" and "served by this node's own process" in finding.summary
     assert "port-in-use" not in [d.id for d in report.diagnoses]
     # another Patroni's config on the same port is still a conflict
-    holder["cmdline"] = ["/usr/bin/python3", "/usr/bin/patroni", "/etc/patroni/other-cluster.yml"]
+    holder.update(cmdline=["/usr/bin/python3", "/usr/bin/patroni", "/etc/patroni/other-cluster.yml"],
+                  config="/etc/patroni/other-cluster.yml")
     assert "port-in-use" in [d.id for d in analyze(facts, profiles=("run",)).diagnoses]
 
 
