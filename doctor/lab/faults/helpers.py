@@ -82,15 +82,19 @@ def patch_config(lay: Layout, patch: dict) -> None:
     raise LabError(f"could not change the dynamic configuration: {last}")
 
 
+def pending_members(lay: Layout) -> list[str]:
+    """The members whose Patroni says they wait for a restart to apply a parameter."""
+    return [n.name for n in lay.nodes if (cluster.member_status(n) or {}).get("pending_restart")]
+
+
 def restart_pending(lay: Layout, timeout: float = 60) -> bool:
-    """Restart the members whose Patroni says they wait for a restart (a healer that dropped a restart-only
-    parameter leaves them so); best effort. True when there were any."""
-    if not any((cluster.member_status(n) or {}).get("pending_restart") for n in lay.nodes):
+    """Restart the members that wait for a restart (a healer that dropped a restart-only parameter leaves
+    them so), as an operator would; best effort. True when there were any."""
+    if not pending_members(lay):
         return False
     with contextlib.suppress(LabError):
         patronictl(lay, "restart", lay.scope, "--pending", "--force", timeout=120)
-        wait_until(lambda: not any((cluster.member_status(n) or {}).get("pending_restart") for n in lay.nodes),
-                   timeout, "pending_restart to clear after patronictl restart --pending")
+        wait_until(lambda: not pending_members(lay), timeout, "pending_restart to clear after patronictl restart --pending")
     return True
 
 

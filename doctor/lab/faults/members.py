@@ -26,7 +26,17 @@ from datetime import datetime, timedelta, timezone
 
 from .. import cluster, procs
 from ..layout import LabError, Node
-from .helpers import leader, patch_config, patronictl, replicas, resume, sql, wait_until
+from .helpers import (
+    leader,
+    patch_config,
+    patronictl,
+    pending_members,
+    replicas,
+    restart_pending,
+    resume,
+    sql,
+    wait_until,
+)
 from .logs import patroni_logs, symptom
 from .registry import Ctx, fault, healer
 
@@ -153,14 +163,13 @@ def heal_pending_restart(ctx: Ctx) -> str:
     name, _ = PENDING_PARAMETER
     patch_config(ctx.lay, {"postgresql": {"parameters": {name: None}}})
 
-    def cleared() -> bool:
-        return not any((cluster.member_status(n) or {}).get("pending_restart") for n in ctx.lay.nodes)
     try:
-        wait_until(cleared, 30, "pending_restart to clear")
+        wait_until(lambda: not pending_members(ctx.lay), 30, "pending_restart to clear")
         done = f"PATCH /config postgresql.parameters.{name}=null"
     except LabError:
-        patronictl(ctx.lay, "restart", ctx.lay.scope, "--pending", "--force")
-        wait_until(cleared, STATE_TIMEOUT, "pending_restart to clear after patronictl restart --pending")
+        restart_pending(ctx.lay, STATE_TIMEOUT)
+        if pending_members(ctx.lay):
+            raise
         done = f"PATCH /config postgresql.parameters.{name}=null; patronictl restart --pending"
     # Patroni 2.1.7 (seen on the lab) clears its pending_restart flag but leaves the raised value in
     # postgresql.conf, so PostgreSQL itself still waits for a restart (pg_settings.pending_restart).
