@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import typer
@@ -68,4 +69,11 @@ def explain(
     for name in ("symptoms", "cause", "fix", "verify"):
         text = book.render(name, values)
         if text:
-            console.print(Markdown(f"## {name.capitalize()}\n\n{text}"))
+            console.print(Markdown(f"## {name.capitalize()}\n\n{_keep_placeholders(text)}"))
+
+
+def _keep_placeholders(markdown: str) -> str:
+    """Markdown takes a ``<member>`` left in prose (a value explain has no node for) for an HTML tag and drops
+    it: escape ``<`` outside code, where Markdown shows it as it is."""
+    parts = re.split(r"(```.*?```|`[^`]*`)", markdown, flags=re.S)
+    return "".join(part if part.startswith("`") else part.replace("<", "\\<") for part in parts)

@@ -185,6 +185,15 @@ def test_checks_and_explain():
     assert "chmod 700 -- /var/tmp/pgdoctor-example/data" in out.stdout
 
 
+def test_explain_without_a_config_shows_the_placeholders_in_prose_and_code():
+    """Markdown would take a ``<member>`` in prose for an HTML tag and drop it ("Patroni on  exits")."""
+    out = pgdoctor("explain", "system-id-mismatch")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())
+    assert "Patroni on <member> exits" in text
+    assert "node '<member>' belongs to a different cluster" in text and "\\<" not in text
+
+
 def test_secrets_from_the_config_never_reach_the_output(tab_config, tmp_path):
     cfg = tmp_path / "ok.yml"
     cfg.write_text(EXAMPLE.read_text())
